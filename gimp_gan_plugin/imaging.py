@@ -1,0 +1,241 @@
+"""Pixels in and out of image-to-image models: dtypes, channels, alpha, tiles with blended seams, masks.
+
+Everything here is numpy on float32 pixels in [0, 1] (gamma-encoded, as the user sees them); the
+model's own value range is applied by TensorSpec at the last moment. Nothing here knows onnxruntime:
+tiling takes any function from a (N, C, h, w) batch to its (N, C', h*s, w*s) result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+
+from .errors import ImageError, ModelError
+
+ProgressCallback = Callable[[float], "bool | None"]
+"""Receives the fraction done in [0, 1]; returning False cancels the work."""
+
+ModelFn = Callable[[np.ndarray], np.ndarray]
+
+LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709, as GIMP's desaturate uses
+_INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+class Cancelled(Exception):
+    """Raised inside the engine when a progress callback asks to stop; public calls return None instead."""
+
+
+def report(progress: ProgressCallback | None, fraction: float) -> None:
+    if progress is not None and progress(min(1.0, fraction)) is False:
+        raise Cancelled
+
+
+# --- dtypes and channels -------------------------------------------------------------------------
+
+
+def to_unit_float(image: np.ndarray) -> np.ndarray:
+    """uint8/uint16 → float32 in [0, 1]; float stays as it is (values outside [0, 1] are kept)."""
+    if image.dtype in _INTEGER_MAX:
+        return image.astype(np.float32) / np.float32(_INTEGER_MAX[image.dtype])
+    if image.dtype == np.bool_:
+        return image.astype(np.float32)
+    if image.dtype.kind == "f":
+        return image.astype(np.float32, copy=False)
+    raise ImageError(f"unsupported pixel type {image.dtype}: use uint8, uint16 or float32")
+
+
+def from_unit_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The inverse of to_unit_float: rounds (never truncates) and clips only for integer types."""
+    dtype = np.dtype(dtype)
+    if dtype in _INTEGER_MAX:
+        peak = _INTEGER_MAX[dtype]
+        return np.clip(np.rint(values * np.float32(peak)), 0, peak).astype(dtype)
+    return values.astype(dtype, copy=False)
+
+
+def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H, W), (H, W, 1..4) → colour (H, W, 1|3) and alpha (H, W) or None, both float32 in [0, 1]."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"expected a grey, grey+alpha, RGB or RGBA image, got an array of shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageError("the image is empty")
+    pixels = to_unit_float(image)
+    if pixels.shape[2] in (2, 4):
+        return pixels[:, :, :-1], pixels[:, :, -1]
+    return pixels, None
+
+
+def join_alpha(color: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    return color if alpha is None else np.concatenate([color, alpha[:, :, None]], axis=2)
+
+
+def luma(color: np.ndarray, axis: int) -> np.ndarray:
+    """Grey value of RGB along `axis`, keeping that axis (size 1)."""
+    shape = [1] * color.ndim
+    shape[axis] = 3
+    return np.sum(color * LUMA.reshape(shape), axis=axis, keepdims=True)
+
+
+def to_model_batch(color: np.ndarray, model_in: int, model_out: int) -> tuple[np.ndarray, Callable]:
+    """Fit an image's channels to a model's; returns the batch and a function that undoes the fit.
+
+    A grey image through an RGB model comes back grey (by luma); an RGB image through a grey model
+    runs each channel as its own batch item; a grey→RGB model (a colorizer) turns grey into colour.
+    """
+    channels = color.shape[2]
+    colorize = model_in == 1 and model_out == 3
+    chw = color.transpose(2, 0, 1)
+    per_channel = model_in == 1 and channels == 3 and not colorize
+    if per_channel:
+        batch = chw[:, None]
+    elif model_in == 1 and channels == 3:
+        batch = luma(chw, axis=0)[None]
+    elif model_in == 3 and channels == 1:
+        batch = np.repeat(chw[None], 3, axis=1)
+    else:
+        batch = chw[None]
+    wanted = 3 if channels == 3 or colorize else 1
+
+    def restore(result: np.ndarray) -> np.ndarray:
+        result = result[:, 0] if per_channel else result[0]
+        if result.shape[0] != wanted:
+            result = np.repeat(result, 3, axis=0) if wanted == 3 else luma(result, axis=0)
+        return result.transpose(1, 2, 0)
+
+    return np.ascontiguousarray(batch, dtype=np.float32), restore
+
+
+def resize(pixels: np.ndarray, height: int, width: int, resample=Image.Resampling.BICUBIC) -> np.ndarray:
+    """Resize float32 (H, W) or (H, W, C) planes with Pillow's antialiased filters, in float."""
+    planes = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    out = np.stack(
+        [
+            np.asarray(Image.fromarray(np.ascontiguousarray(planes[:, :, c]), "F").resize((width, height), resample))
+            for c in range(planes.shape[2])
+        ],
+        axis=2,
+    )
+    return out[:, :, 0] if pixels.ndim == 2 else out
+
+
+# --- masks and strength --------------------------------------------------------------------------
+
+
+def feather(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Soften a mask's edge: three box blurs approximate a Gaussian with sigma ≈ radius / 2."""
+    if radius <= 0:
+        return mask
+    half = max(1, round(radius / 2))
+    for _ in range(3):
+        for axis in (0, 1):
+            mask = _box_blur(mask, half, axis)
+    return mask
+
+
+def _box_blur(a: np.ndarray, half: int, axis: int) -> np.ndarray:
+    pad = [(half, half) if ax == axis else (0, 0) for ax in range(a.ndim)]
+    sums = np.cumsum(np.pad(a, pad, mode="edge"), axis=axis, dtype=np.float64)
+    sums = np.concatenate([np.zeros_like(np.take(sums, [0], axis=axis)), sums], axis=axis)
+    width = 2 * half + 1
+    n = a.shape[axis]
+    window = np.take(sums, range(width, width + n), axis=axis) - np.take(sums, range(n), axis=axis)
+    return (window / width).astype(np.float32)
+
+
+def blend(original: np.ndarray, result: np.ndarray, mask: np.ndarray | None, strength: float) -> np.ndarray:
+    """original + weight·(result − original): exactly the original wherever the weight is 0."""
+    if not 0.0 <= strength <= 1.0:
+        raise ImageError(f"strength must be between 0 and 1, got {strength}")
+    if mask is None and strength == 1.0:
+        return result
+    weight = np.float32(strength) if mask is None else np.float32(strength) * mask[:, :, None]
+    return original + weight * (result - original)
+
+
+# --- tiles ---------------------------------------------------------------------------------------
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Evenly spread tiles of `tile` pixels over `length`, neighbours overlapping by at least `overlap`."""
+    if length <= tile:
+        return [0]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+
+
+def blend_weights(starts: list[int], size: int, length: int, scale: int) -> list[np.ndarray]:
+    """1-D weights per tile (at output resolution) that ramp across each overlap and sum to 1.
+
+    Tiles form a grid, so 2-D weights are outer products of these and also sum to 1 everywhere: no
+    weight image is needed, and memory stays bounded by the tile.
+    """
+    ramps = []
+    for i, start in enumerate(starts):
+        w = np.ones(size * scale, np.float32)
+        if i > 0 and (n := (starts[i - 1] + size - start) * scale) > 0:
+            w[:n] = np.minimum(w[:n], (np.arange(n) + 0.5) / n)
+        if i + 1 < len(starts) and (n := (start + size - starts[i + 1]) * scale) > 0:
+            w[-n:] = np.minimum(w[-n:], (np.arange(n)[::-1] + 0.5) / n)
+        ramps.append(w)
+    total = np.zeros(length * scale, np.float32)
+    for start, w in zip(starts, ramps, strict=True):
+        total[start * scale : (start + size) * scale] += w
+    return [w / total[s * scale : (s + size) * scale] for s, w in zip(starts, ramps, strict=True)]
+
+
+def run_tiled(
+    batch: np.ndarray,
+    model_fn: ModelFn,
+    *,
+    scale: int,
+    multiple: int,
+    padding: int,
+    tile: int,
+    overlap: int,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
+    """Run `model_fn` over (N, C, H, W) in overlapping tiles and blend them into (N, C', H·s, W·s).
+
+    Each tile is cut with `padding` pixels of real context on every side (the model's receptive
+    field), starting on a multiple of `multiple` so that strided layers see the same pixel phase as on
+    the whole image; it is then padded by reflection up to that multiple, run, and cropped back. Away
+    from the image border the result therefore equals the whole-image result.
+    """
+    _, _, height, width = batch.shape
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    wys, wxs = blend_weights(ys, tile_h, height, scale), blend_weights(xs, tile_w, width, scale)
+    out = None
+    for iy, y in enumerate(ys):
+        for ix, x in enumerate(xs):
+            result = _run_tile(batch, model_fn, (y, y + tile_h), (x, x + tile_w), scale, multiple, padding)
+            if out is None:
+                out = np.zeros((batch.shape[0], result.shape[1], height * scale, width * scale), np.float32)
+            weight = wys[iy][:, None] * wxs[ix][None, :]
+            out[:, :, y * scale : (y + tile_h) * scale, x * scale : (x + tile_w) * scale] += result * weight
+            report(progress, (iy * len(xs) + ix + 1) / (len(ys) * len(xs)))
+    return out
+
+
+def _run_tile(batch, model_fn, span_y, span_x, scale, multiple, padding) -> np.ndarray:
+    (y0, y1), (x0, x1) = span_y, span_x
+    _, _, height, width = batch.shape
+    ry0, rx0 = (max(0, y0 - padding) // multiple) * multiple, (max(0, x0 - padding) // multiple) * multiple
+    ry1, rx1 = min(height, y1 + padding), min(width, x1 + padding)
+    region = batch[:, :, ry0:ry1, rx0:rx1]
+    pad_h, pad_w = -(ry1 - ry0) % multiple, -(rx1 - rx0) % multiple
+    if pad_h or pad_w:
+        region = np.pad(region, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="reflect")
+    result = model_fn(np.ascontiguousarray(region))
+    expected = (region.shape[2] * scale, region.shape[3] * scale)
+    if result.ndim != 4 or result.shape[2:] != expected:
+        raise ModelError(
+            f"the model returned shape {result.shape} for input {region.shape}; with scale {scale} "
+            f"it should end in {expected} (wrong 'scale' in its metadata?)"
+        )
+    return result[:, :, (y0 - ry0) * scale : (y1 - ry0) * scale, (x0 - rx0) * scale : (x1 - rx0) * scale]
