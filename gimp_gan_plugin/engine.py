@@ -49,7 +49,7 @@ class Engine:
         """A model by name or path; with `tasks`, refuse a model made for something else."""
         session = self.runtime.session(find_model(str(model)))
         if tasks is not None and session.info.task not in tasks:
-            raise ModelError(f"'{session.info.name}' is a {session.info.task} model, not {' or '.join(tasks)}")
+            raise ModelError(f"'{session.info.name}' is for {session.info.task}, not {' or '.join(tasks)}")
         return session
 
     # --- image to image (enhance, translate) -------------------------------------------------------

@@ -142,7 +142,7 @@ def _unfilter(filtered: np.ndarray, filters: np.ndarray) -> np.ndarray:
 def _write_png16(path: Path, pixels: np.ndarray) -> None:
     height, width, channels = pixels.shape
     color_type = {v: k for k, v in _PNG_CHANNELS.items()}[channels]
-    rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * 2 * channels)
+    rows = np.ascontiguousarray(pixels, dtype=">u2").view(np.uint8).reshape(height, width * 2 * channels)
     # Filter "Up" (2): difference with the row above compresses photos well and is vectorised here.
     up = np.diff(rows, axis=0, prepend=np.zeros((1, rows.shape[1]), np.uint8))
     body = np.concatenate([np.full((height, 1), 2, np.uint8), up], axis=1)

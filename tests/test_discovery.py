@@ -1,0 +1,44 @@
+"""Finding models: search path order, overrides, and unusable files reported rather than fatal."""
+
+import pytest
+from onnx_models import make_image_model
+
+from gimp_gan_plugin.discovery import discover_models, find_model, user_model_dir
+from gimp_gan_plugin.errors import ModelError, ModelNotFoundError
+
+
+def test_models_on_the_env_path_are_listed_with_metadata(models):
+    make_image_model(models / "a.onnx", name="alpha")
+    make_image_model(models / "b.onnx", name="beta", scale=4)
+    found = {e.info.name: e for e in discover_models() if e.info}
+    assert set(found) == {"alpha", "beta"}
+    assert found["beta"].info.scale == 4
+
+
+def test_first_folder_wins_so_users_can_override_a_model(tmp_path, models, monkeypatch):
+    make_image_model(models / "x.onnx", name="same", scale=2)
+    user = user_model_dir()
+    user.mkdir(parents=True)
+    make_image_model(user / "x.onnx", name="same", scale=4)
+    assert find_model("same") == models / "x.onnx"
+    monkeypatch.setenv("GIMP_GAN_MODEL_PATH", "")
+    assert find_model("same") == user / "x.onnx"
+
+
+def test_unusable_models_are_listed_with_their_error(models):
+    (models / "broken.onnx").write_bytes(b"garbage")
+    make_image_model(models / "ok.onnx", name="ok")
+    entries = discover_models()
+    assert [e.name for e in entries if e.info] == ["ok"]
+    (broken,) = [e for e in entries if e.error]
+    assert "not a valid ONNX file" in broken.error
+    with pytest.raises(ModelError, match="not a valid ONNX file"):
+        find_model("broken")
+
+
+def test_unknown_name_lists_what_is_installed(models):
+    make_image_model(models / "ok.onnx", name="ok")
+    with pytest.raises(ModelNotFoundError, match="no model named 'nope' \\(installed: ok"):
+        find_model("nope")
+    with pytest.raises(ModelNotFoundError, match="model file not found"):
+        find_model(str(models / "missing.onnx"))

@@ -1,0 +1,86 @@
+"""Image-to-image at any size: tiles with blended seams give the whole-image result away from the border."""
+
+import logging
+
+import numpy as np
+import pytest
+from onnx_models import make_image_model
+
+from gimp_gan_plugin import Engine
+from gimp_gan_plugin.imaging import blend_weights, tile_starts
+from gimp_gan_plugin.runtime import Session
+
+WHOLE = 4096  # a tile larger than any test image: one pass over the whole image
+
+
+def interior(a, border):
+    return a[border:-border, border:-border]
+
+
+@pytest.mark.parametrize("kind", ["x2", "x1-strided", "x2-strided"])
+@pytest.mark.parametrize(("height", "width", "tile"), [(75, 101, 32), (64, 64, 40), (129, 67, 48), (33, 200, 64)])
+def test_tiled_equals_whole_image_away_from_the_border(models, kind, height, width, tile):
+    scale = 1 if kind.startswith("x1") else 2
+    path = make_image_model(models / f"{kind}.onnx", name=kind, scale=scale, strided="strided" in kind)
+    image = np.random.default_rng(height * width).random((height, width, 3)).astype(np.float32)
+    whole = Engine(tile=WHOLE).process_image(path, image)
+    tiled = Engine(tile=tile).process_image(path, image)
+    assert tiled.shape == whole.shape == (height * scale, width * scale, 3)
+    border = 12 * scale  # the strided model's receptive field reaches ~10 px; the image border is padded
+    assert np.abs(interior(tiled, border) - interior(whole, border)).max() <= 1 / 255
+    assert np.abs(tiled - whole).max() < 0.5  # near the border: still the same picture, not garbage
+
+
+def test_tile_weights_sum_to_one_everywhere():
+    for length, tile, overlap in [(1000, 256, 16), (257, 256, 16), (300, 100, 60), (31, 64, 8)]:
+        starts = tile_starts(length, tile, overlap)
+        size = min(tile, length)
+        assert starts[0] == 0 and starts[-1] + size == length
+        for scale in (1, 3):
+            total = np.zeros(length * scale)
+            for s, w in zip(starts, blend_weights(starts, size, length, scale), strict=True):
+                total[s * scale : (s + size) * scale] += w
+            np.testing.assert_allclose(total, 1.0, rtol=1e-6)
+
+
+def test_seams_blend_smoothly_with_a_model_that_is_not_tile_exact(models):
+    """A model whose declared padding is too small: tiles disagree, and the blend must hide the cut."""
+    path = make_image_model(models / "m.onnx", name="m", scale=1, strided=True, metadata={"tile_padding": 0})
+    image = np.full((96, 96, 3), 0.5, np.float32)
+    image += np.random.default_rng(1).normal(0, 0.05, image.shape).astype(np.float32)
+    tiled = Engine(tile=48).process_image(path, image)
+    whole = Engine(tile=WHOLE).process_image(path, image)
+    # No hard step: neighbouring columns around the seams differ no more than elsewhere in the image.
+    column_steps = np.abs(np.diff(tiled - whole, axis=1)).max(axis=(0, 2))
+    assert column_steps.max() < 4 * np.median(column_steps) + 0.02
+
+
+def test_out_of_memory_halves_the_tile_and_retries(enhance_x2, photo, monkeypatch, caplog):
+    expected = Engine(tile=WHOLE).process_image(enhance_x2, photo)
+    real_run = Session.run
+    seen = []
+
+    def run_with_small_memory(self, feeds):
+        height, width = feeds["image"].shape[2:]
+        seen.append(max(height, width))
+        if height * width > 48 * 48:
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to allocate memory for buffer")
+        return real_run(self, feeds)
+
+    monkeypatch.setattr(Session, "run", run_with_small_memory)
+    with caplog.at_level(logging.WARNING, logger="gimp_gan"):
+        result = Engine(tile=128).process_image(enhance_x2, photo)
+    assert "retrying with 64-pixel tiles" in caplog.text and "retrying with 32-pixel tiles" in caplog.text
+    assert np.abs(interior(result.astype(int), 8) - interior(expected.astype(int), 8)).max() <= 1
+    assert max(seen[-4:]) <= 48
+
+
+def test_out_of_memory_at_the_smallest_tile_is_a_clear_error(enhance_x2, photo, monkeypatch):
+    from gimp_gan_plugin.errors import OutOfMemoryError
+
+    def always_oom(self, feeds):
+        raise MemoryError
+
+    monkeypatch.setattr(Session, "run", always_oom)
+    with pytest.raises(OutOfMemoryError, match="out of memory even with 32-pixel tiles"):
+        Engine(tile=64).process_image(enhance_x2, photo)
