@@ -50,10 +50,15 @@ def to_unit_float(image: np.ndarray) -> np.ndarray:
 def from_unit_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """The inverse of to_unit_float: rounds (never truncates) and clips only for integer types."""
     dtype = np.dtype(dtype)
-    if dtype in _INTEGER_MAX:
-        peak = _INTEGER_MAX[dtype]
-        return np.clip(np.rint(values * np.float32(peak)), 0, peak).astype(dtype)
-    return values.astype(dtype, copy=False)
+    if dtype not in _INTEGER_MAX:
+        return values.astype(dtype, copy=False)
+    peak = np.float32(_INTEGER_MAX[dtype])
+    out = np.empty(values.shape, dtype)
+    for start in range(0, len(values), 256):  # in row blocks: no full-size float temporaries
+        block = values[start : start + 256] * peak
+        np.clip(np.rint(block, out=block), 0, peak, out=block)
+        out[start : start + 256] = block
+    return out
 
 
 def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
