@@ -50,12 +50,12 @@ def run(command: list, **kwargs) -> None:
 
 
 def main() -> int:
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script runs under whatever Python the user has
+        sys.exit("install.py needs Python 3.10 or newer")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpu", action="store_true", help="install the CPU build of onnxruntime even with a GPU")
     parser.add_argument("--runtime", type=Path, help=f"where to create the runtime (default: {data_dir() / 'runtime'})")
     args = parser.parse_args()
-    if sys.version_info < (3, 10):
-        sys.exit("install.py needs Python 3.10 or newer")
 
     runtime = args.runtime or data_dir() / "runtime"
     gpu = not args.cpu and has_nvidia_gpu()
