@@ -65,3 +65,13 @@ def test_a_wrong_task_is_refused(generator, enhance_x2):
         Engine().process_image(generator, np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ModelError, match="is for enhance, not generate"):
         Engine().generate(enhance_x2, [1])
+
+
+def test_the_engine_imports_neither_torch_nor_gimp():
+    """The runtime must work in a Python that has only numpy, pillow and onnxruntime."""
+    import subprocess
+    import sys
+
+    code = "import sys, gimp_gan_plugin.cli; print(sorted(m for m in ('torch', 'gi', 'onnx') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
