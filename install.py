@@ -79,7 +79,8 @@ def main() -> int:
     print(f"Models: {len([p for p in bundled if p.suffix == '.onnx'])} bundled model(s) copied to {models}")
 
     print("\nInstalled models, as the runtime sees them:")
-    run([python, "-m", "gimp_gan_plugin", "models"])
+    # From the runtime's own folder, so that the installed copy answers, not a checkout in the cwd.
+    run([python, "-m", "gimp_gan_plugin", "models"], cwd=runtime)
     device = "an NVIDIA GPU (CUDA) when usable, else the CPU" if gpu else "the CPU"
     print(f"\nDone. The runtime will use {device}. Try:\n  {python} -m gimp_gan_plugin --help")
     return 0

@@ -33,7 +33,8 @@ class DataError(Exception):
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (the MNIST family's format), gzipped or not."""
     try:
-        raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            raw = f.read()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, EOFError) as e:
