@@ -16,6 +16,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from training.config import DataConfig
+
 log = logging.getLogger("training")
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
@@ -159,3 +161,18 @@ class ImageFolder(Dataset):
         if self.flip and torch.rand(()) < 0.5:
             image = image.flip(-1)
         return image, self.labels[index]
+
+
+def load_dataset(config: DataConfig, split: str = "train") -> FashionMNIST | ImageFolder:
+    """The data set a run's config names; both kinds expose `.classes` (empty when unlabelled)."""
+    if config.dataset == "fashion-mnist":
+        return FashionMNIST(Path(config.path) if config.path else None, split, config.size)
+    return ImageFolder(Path(config.path), config.size, config.channels, random_crop=True, flip=config.flip)
+
+
+def fetch(dataset: Dataset, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of (images, labels): straight from memory when the data set holds tensors."""
+    if isinstance(dataset, FashionMNIST):
+        return dataset.images[indices], dataset.labels[indices]
+    items = [dataset[int(i)] for i in indices]
+    return torch.stack([image for image, _ in items]), torch.tensor([label for _, label in items])

@@ -1,0 +1,198 @@
+"""Run configuration: small TOML files mapped onto dataclasses, so every option has one home and a default.
+
+A config file names only what differs from the defaults below; an unknown section or key is an error
+(a typo must not silently train with the default). `--set section.key=value` on the command line
+overrides single values the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """A config file or override that cannot be used; the message names the file and key."""
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "fashion-mnist"  # "fashion-mnist" or "folder"
+    path: str = ""  # the image folder, or a Fashion-MNIST folder other than Debian's
+    size: int = 32  # 28, 32 or 64 px
+    channels: int = 1  # 1 (grey) or 3 (RGB), image folders only: Fashion-MNIST is grey
+    flip: bool = True  # random horizontal flips, image folders only
+
+
+@dataclass
+class ModelConfig:
+    family: str = "dcgan"  # a key of training.networks.FAMILIES
+    latent_size: int = 128
+    width: int = 64  # channels of the last generator / first discriminator layer
+    conditional: bool = False  # class embedding in G, projection discriminator; needs labelled data
+    spectral_norm: bool = True  # on every discriminator layer (Miyato et al. 2018)
+    d_batch_norm: bool = False  # the original DCGAN discriminator; off when spectral norm is on
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 20_000  # generator updates
+    batch_size: int = 64  # per step, over all processes
+    loss: str = "hinge"  # "ns" (non-saturating), "hinge", "lsgan", "wgan-gp"
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4  # TTUR (Heusel et al. 2017): a faster discriminator instead of n_critic > 1
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1  # discriminator updates per generator update
+    r1_gamma: float = 0.0  # R1 gradient penalty on real images (Mescheder et al. 2018); 0 = off
+    gp_weight: float = 10.0  # WGAN-GP's gradient penalty (loss "wgan-gp" only)
+    ema_halflife_kimg: float = 10.0  # EMA of G's weights, half-life in thousands of images; 0 = off
+    augment: str = ""  # DiffAugment policy for small data sets, e.g. "color,translation,cutout"
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA when present), "cuda" or "cpu"
+    mixed_precision: bool = True  # bfloat16 autocast, on CUDA only
+    threads: int = 0  # CPU threads for torch; 0 = torch's default
+
+
+@dataclass
+class OutputConfig:
+    run_dir: str = ""  # default: runs/<config name>
+    log_every: int = 50  # steps between progress and CSV lines
+    sample_every: int = 500  # steps between sample grids and the collapse check
+    checkpoint_every: int = 1000  # steps between checkpoints (also written at the end)
+    grid_seeds: int = 64  # fixed seeds shown in every grid (and used by the collapse check)
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output.run_dir or Path("runs") / self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only, so a checkpoint can hold it and still load with weights_only=True."""
+        return _plain(dataclasses.asdict(self))
+
+
+def load_config(path: Path, overrides: list[str] = ()) -> Config:
+    """Read a TOML config; the config's name defaults to the file's stem."""
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file (shipped configs are in training/configs/)") from None
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: {e}") from None
+    document.setdefault("name", path.stem)
+    config = from_dict(document, source=str(path))
+    for override in overrides:
+        apply_override(config, override)
+    return config
+
+
+def from_dict(document: dict[str, Any], source: str = "config") -> Config:
+    config = Config()
+    for key, value in document.items():
+        if key == "name":
+            config.name = str(value)
+        elif isinstance(getattr(config, key, None), (DataConfig, ModelConfig, TrainConfig, OutputConfig)):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [{key}] must be a section")
+            for name, item in value.items():
+                _set(config, key, name, item, source)
+        else:
+            raise ConfigError(f"{source}: unknown section {key!r} (sections: data, model, train, output)")
+    validate(config, source)
+    return config
+
+
+def apply_override(config: Config, override: str) -> None:
+    """`section.key=value`, the value in TOML syntax (bare words are taken as strings)."""
+    target, sep, text = override.partition("=")
+    section, dot, name = target.strip().partition(".")
+    if not sep or not dot:
+        raise ConfigError(f"--set {override!r}: expected section.key=value, e.g. train.steps=500")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    if not isinstance(getattr(config, section, None), (DataConfig, ModelConfig, TrainConfig, OutputConfig)):
+        raise ConfigError(f"--set {override!r}: unknown section {section!r}")
+    _set(config, section, name, value, "--set")
+    validate(config, "--set")
+
+
+def _set(config: Config, section: str, name: str, value: Any, source: str) -> None:
+    part = getattr(config, section)
+    fields = {f.name: f for f in dataclasses.fields(part)}
+    if name not in fields:
+        raise ConfigError(f"{source}: unknown key {section}.{name} (known: {', '.join(fields)})")
+    default = getattr(part, name)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, tuple):
+        ok = isinstance(value, (list, tuple)) and len(value) == len(default)
+        value = tuple(float(v) for v in value) if ok else value
+    else:
+        ok = isinstance(value, type(default)) and not isinstance(value, bool)
+    if not ok:
+        raise ConfigError(f"{source}: {section}.{name} must be like {default!r}, got {value!r}")
+    setattr(part, name, value)
+
+
+def validate(config: Config, source: str) -> None:
+    """The checks a user would otherwise meet as a confusing failure minutes into a run."""
+    from training.losses import LOSSES
+    from training.networks import FAMILIES
+
+    data, model, train, output = config.data, config.model, config.train, config.output
+    problems = []
+    if data.dataset not in ("fashion-mnist", "folder"):
+        problems.append(f"data.dataset must be 'fashion-mnist' or 'folder', got {data.dataset!r}")
+    if data.dataset == "folder" and not data.path:
+        problems.append("data.path must name the image folder when data.dataset = 'folder'")
+    if data.size not in (28, 32, 64):
+        problems.append(f"data.size must be 28, 32 or 64, got {data.size}")
+    if data.channels not in (1, 3):
+        problems.append(f"data.channels must be 1 or 3, got {data.channels}")
+    if model.family not in FAMILIES:
+        problems.append(f"model.family must be one of {', '.join(FAMILIES)}, got {model.family!r}")
+    if train.loss not in LOSSES:
+        problems.append(f"train.loss must be one of {', '.join(LOSSES)}, got {train.loss!r}")
+    if train.loss == "wgan-gp" and model.d_batch_norm:
+        problems.append("train.loss 'wgan-gp' needs model.d_batch_norm = false (the penalty is per sample)")
+    for name in ("steps", "batch_size", "n_critic"):
+        if getattr(train, name) < 1:
+            problems.append(f"train.{name} must be at least 1")
+    for name in ("log_every", "sample_every", "checkpoint_every"):
+        if getattr(output, name) < 1:
+            problems.append(f"output.{name} must be at least 1")
+    if output.checkpoint_every % output.log_every:
+        problems.append("output.checkpoint_every must be a multiple of output.log_every (losses are checked then)")
+    if train.device not in ("auto", "cuda", "cpu"):
+        problems.append(f"train.device must be 'auto', 'cuda' or 'cpu', got {train.device!r}")
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

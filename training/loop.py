@@ -1,0 +1,429 @@
+"""The GAN training loop: D and G updates, EMA, checkpoints, and what a user watches while it runs.
+
+Everything random comes from torch's global generator (seeded once), and the data order is a pure
+function of the step, so a checkpoint (weights, optimiser moments, RNG states, step) is enough to
+continue a run exactly: N steps, a restart and N more equal 2N straight steps bit for bit on the CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from training import distributed
+from training.augment import diff_augment
+from training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from training.config import Config, ConfigError
+from training.data import fetch, load_dataset
+from training.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
+from training.networks import build
+from training.plot import plot_curves
+from training.sampling import generate, save_grid, seeded_inputs
+
+log = logging.getLogger("training")
+
+LOG_COLUMNS = ("step", "kimg", "seconds", "d_loss", "g_loss", "d_real", "d_fake", "penalty", "images_per_s")
+CHECK_COLUMNS = ("diversity", "class_evenness", "class_accuracy")
+COLLAPSE_DIVERSITY = 0.5  # warn when fixed-seed samples vary less than this fraction of real images
+COLLAPSE_EVENNESS = 0.75  # warn when the metric classifier sees the classes this unevenly (1 = even)
+
+
+class TrainingDiverged(Exception):
+    """The losses became NaN or infinite; the message names the last good checkpoint."""
+
+
+class Batches:
+    """Batch i of an endless stream of seeded permutations of this process's shard.
+
+    A pure function of i: resuming needs the step, not a data loader's internal state.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.shard = size // world_size
+        if self.shard == 0:
+            raise ConfigError(f"{size} images cannot be shared between {world_size} processes")
+        self.size, self.batch_size, self.seed, self.rank, self.world_size = size, batch_size, seed, rank, world_size
+        self._orders: dict[int, torch.Tensor] = {}
+
+    def indices(self, i: int) -> torch.Tensor:
+        positions = torch.arange(i * self.batch_size, (i + 1) * self.batch_size)
+        epochs, offsets = positions // self.shard, positions % self.shard
+        return torch.stack([self._order(int(e))[int(o)] for e, o in zip(epochs, offsets)])
+
+    def _order(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._orders:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            permutation = torch.randperm(self.size, generator=generator)
+            self._orders = {epoch: permutation[self.rank :: self.world_size][: self.shard]}  # keep one epoch
+        return self._orders[epoch]
+
+
+class Run:
+    """One training run: networks, optimisers and the files in its run folder."""
+
+    def __init__(self, config: Config, resume: bool = False):
+        self.config, train = config, config.train
+        self.process = distributed.start(train.device)
+        self.device = self.process.device
+        if train.threads:
+            torch.set_num_threads(train.threads)
+        torch.manual_seed(train.seed + self.process.rank)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+        self.data = load_dataset(config.data)
+        if train.batch_size % self.process.world_size:
+            raise ConfigError(f"train.batch_size {train.batch_size} must divide among {self.process.world_size} processes")
+        self.batch_size = train.batch_size // self.process.world_size
+        self.batches = Batches(len(self.data), self.batch_size, train.seed, self.process.rank, self.process.world_size)
+        self.classes = tuple(self.data.classes) if config.model.conditional else ()
+        if config.model.conditional and len(self.classes) < 2:
+            raise ConfigError("model.conditional needs labelled data: an image folder with one sub-folder per class")
+        channels = self.data[0][0].shape[0]
+        G, D = build(config.model, config.data.size, channels, len(self.classes))
+        self.G_raw, self.D_raw = G.to(self.device), D.to(self.device)
+        self.G_ema = copy.deepcopy(self.G_raw).eval().requires_grad_(False) if train.ema_halflife_kimg else self.G_raw
+        self.G = distributed.wrap(self.G_raw, self.process)
+        self.D = distributed.wrap(self.D_raw, self.process)
+        self.opt_G = torch.optim.Adam(self.G_raw.parameters(), lr=train.lr_g, betas=train.betas)
+        self.opt_D = torch.optim.Adam(self.D_raw.parameters(), lr=train.lr_d, betas=train.betas)
+        self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=train.mixed_precision and self.device.type == "cuda")
+
+        self.run_dir = config.run_dir
+        self.grid_z, self.grid_labels = self._grid_inputs()
+        reference = fetch(self.data, torch.arange(min(len(self.data), len(self.grid_z))))[0]
+        self.real_diversity = mean_pairwise_distance(reference)
+        self.classifier = self._metric_classifier()
+        self.step, self.seconds = 0, 0.0
+        if resume:
+            self._resume()
+        elif (self.run_dir / CHECKPOINT_NAME).exists():
+            raise ConfigError(f"{self.run_dir} already holds a run: continue it with --resume, or set another output.run_dir")
+
+    # -- the updates ---------------------------------------------------------------------------------
+
+    def d_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        train = self.config.train
+        real = real.detach().requires_grad_(train.r1_gamma > 0)
+        z = torch.randn(len(real), self.config.model.latent_size, device=self.device)
+        with torch.no_grad(), self.autocast:
+            fake = self.G_raw(z, labels)
+        with self.autocast:
+            real_logits = self.D(diff_augment(real, train.augment), labels).float()
+            fake_logits = self.D(diff_augment(fake, train.augment), labels).float()
+        loss = discriminator_loss(train.loss, real_logits, fake_logits)
+        penalty = torch.zeros((), device=self.device)
+        if train.r1_gamma > 0:
+            penalty = r1_penalty(real_logits, real)
+            loss = loss + train.r1_gamma / 2 * penalty
+        if train.loss == "wgan-gp":
+            with self.autocast:
+                penalty = gradient_penalty(lambda x: self.D(diff_augment(x, train.augment), labels).float(), real.detach(), fake)
+            loss = loss + train.gp_weight * penalty
+        self.opt_D.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_D.step()
+        return torch.stack([loss, real_logits.mean(), fake_logits.mean(), penalty]).detach()
+
+    def g_step(self) -> torch.Tensor:
+        train = self.config.train
+        z = torch.randn(self.batch_size, self.config.model.latent_size, device=self.device)
+        labels = torch.randint(len(self.classes), (self.batch_size,), device=self.device) if self.classes else None
+        self.D_raw.requires_grad_(False)  # D is used, not trained: no gradients for it, no DDP sync
+        with self.autocast:
+            logits = self.D_raw(diff_augment(self.G(z, labels), train.augment), labels).float()
+        loss = generator_loss(train.loss, logits)
+        self.opt_G.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_G.step()
+        self.D_raw.requires_grad_(True)
+        return loss.detach()
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """Average G's weights over a half-life in images: smoother samples than any single step's G."""
+        if self.G_ema is self.G_raw:
+            return
+        beta = 0.5 ** (self.config.train.batch_size / (self.config.train.ema_halflife_kimg * 1000))
+        for averaged, current in zip(self.G_ema.parameters(), self.G_raw.parameters()):
+            averaged.lerp_(current, 1 - beta)
+        for averaged, current in zip(self.G_ema.buffers(), self.G_raw.buffers()):
+            averaged.copy_(current)  # batch-norm statistics follow the current G
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def train(self) -> None:
+        config, train, output = self.config, self.config.train, self.config.output
+        main = self.process.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._start_log()
+            log.info(
+                "training %s: %d images%s, %s on %s (%d process%s), from step %d to %d",
+                config.name, len(self.data), f" in {len(self.classes)} classes" if self.classes else "",
+                config.model.family, self.device, self.process.world_size,
+                "es" if self.process.world_size > 1 else "", self.step, train.steps,
+            )  # fmt: skip
+        sums = torch.zeros(6, device=self.device)
+        interval_start, interval_step = time.perf_counter(), self.step
+        try:
+            while self.step < train.steps:
+                for k in range(train.n_critic):
+                    real, labels = fetch(self.data, self.batches.indices(self.step * train.n_critic + k))
+                    real = real.to(self.device, non_blocking=True)
+                    labels = labels.to(self.device) if self.classes else None
+                    d_stats = self.d_step(real, labels)
+                g_loss = self.g_step()
+                self.update_ema()
+                self.step += 1
+                sums += torch.cat([d_stats[:1], g_loss[None], d_stats[1:], torch.ones(1, device=self.device)])
+                if self.step % output.log_every == 0 or self.step == train.steps:
+                    now = time.perf_counter()
+                    self.seconds += now - interval_start
+                    rate = (self.step - interval_step) * train.n_critic * train.batch_size / (now - interval_start)
+                    means = (sums[:5] / sums[5]).tolist()
+                    sums.zero_()
+                    interval_start, interval_step = now, self.step
+                    if not all(math.isfinite(v) for v in means):
+                        raise TrainingDiverged(self._diverged_message())
+                    if main:
+                        self._log(means, rate)
+                if main and (self.step % output.sample_every == 0 or self.step == train.steps):
+                    self._watch()
+                if self.step % output.checkpoint_every == 0 or self.step == train.steps:
+                    self._save()
+        except KeyboardInterrupt:
+            if main:
+                log.warning("\ninterrupted at step %d; continue from the last checkpoint with --resume", self.step)
+            raise
+        finally:
+            if main:
+                self._finish_log()
+        if self.process.world_size > 1:
+            for name, module in (("G", self.G_raw), ("D", self.D_raw)):
+                if not distributed.replicas_identical(module):
+                    raise RuntimeError(f"the processes' copies of {name} differ after training (a DDP bug)")
+            if main:
+                log.info("all %d processes hold identical G and D weights", self.process.world_size)
+        if main:
+            log.info(
+                "done: %s (evaluate it with `python -m training evaluate %s`)",
+                self.run_dir / CHECKPOINT_NAME, self.run_dir / CHECKPOINT_NAME,
+            )  # fmt: skip
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "format": 1,
+            "step": self.step,
+            "images_seen": self.step * self.config.train.n_critic * self.config.train.batch_size,
+            "seconds": self.seconds,
+            "config": self.config.to_dict(),
+            "classes": list(self.classes),
+            "channels": self.G_raw.channels,
+            "G": self.G_raw.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "D": self.D_raw.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "rng": rng,
+            "torch": str(torch.__version__),
+        }
+
+    def _save(self) -> None:
+        if self.process.is_main:
+            save_checkpoint(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
+
+    def _resume(self) -> None:
+        state = load_checkpoint(self.run_dir / CHECKPOINT_NAME)
+        saved = state["config"]
+        current = self.config.to_dict()
+        for section in ("data", "model"):
+            if saved[section] != current[section]:
+                raise ConfigError(
+                    f"the checkpoint in {self.run_dir} was trained with a different [{section}] section: "
+                    f"{_differences(saved[section], current[section])}"
+                )
+        if saved["train"] != current["train"] and self.process.is_main:
+            log.warning("resuming with changed [train] settings: %s", _differences(saved["train"], current["train"]))
+        self.G_raw.load_state_dict(state["G"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.D_raw.load_state_dict(state["D"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        if self.process.world_size == 1:  # with several processes each keeps its own fresh seed
+            torch.set_rng_state(state["rng"]["torch"])
+            if "cuda" in state["rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.step, self.seconds = state["step"], state["seconds"]
+        if self.step >= self.config.train.steps and self.process.is_main:
+            log.warning("the checkpoint is at step %d already; raise train.steps to train further", self.step)
+
+    def _diverged_message(self) -> str:
+        checkpoint = self.run_dir / CHECKPOINT_NAME
+        last = f"the last good checkpoint is {checkpoint}" if checkpoint.exists() else "no checkpoint was written yet"
+        return (
+            f"training diverged: the losses became NaN or infinite before step {self.step}; {last}. "
+            "Lower train.lr_d and train.lr_g, or turn on model.spectral_norm or train.r1_gamma, then --resume"
+        )
+
+    # -- watching ------------------------------------------------------------------------------------
+
+    def _grid_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Fixed seeds, so successive grids show the same samples improving; conditional: a row per class."""
+        count, latent = self.config.output.grid_seeds, self.config.model.latent_size
+        if not self.classes:
+            return seeded_inputs(list(range(count)), latent)
+        columns = max(1, count // len(self.classes))
+        z, _ = seeded_inputs(list(range(columns)), latent, len(self.classes))
+        labels = torch.arange(len(self.classes)).repeat_interleave(columns)
+        return z.repeat(len(self.classes), 1), labels
+
+    def _metric_classifier(self) -> nn.Module | None:
+        """The metric classifier, if it was trained already: it tells how classes spread in samples."""
+        from training.classifier import DEFAULT_CLASSIFIER_PATH, load_classifier
+
+        if self.config.data.dataset != "fashion-mnist" or not DEFAULT_CLASSIFIER_PATH.exists():
+            return None
+        return load_classifier(DEFAULT_CLASSIFIER_PATH)[0].to(self.device)
+
+    def _watch(self) -> None:
+        """Save this step's grid and curves; warn when the samples look collapsed."""
+        from training.metrics import class_coverage, conditional_accuracy
+
+        samples = generate(self.G_ema, self.grid_z, self.grid_labels)
+        columns = len(samples) // len(self.classes) if self.classes else 8
+        save_grid(samples, self.run_dir / "samples" / f"step-{self.step:06d}.png", columns)
+        checks = {"diversity": mean_pairwise_distance(samples) / self.real_diversity}
+        warm = self.step >= self.config.train.steps // 10  # an untrained G is uniform, not collapsed
+        if warm and checks["diversity"] < COLLAPSE_DIVERSITY:
+            log.warning(
+                "\npossible mode collapse at step %d: samples from fixed seeds vary %.2f× as much as real images",
+                self.step, checks["diversity"],
+            )  # fmt: skip
+        if self.classifier is not None:
+            with torch.no_grad():
+                predicted = self.classifier(samples.to(self.device)).argmax(1).cpu()
+            if self.classes:
+                checks["class_accuracy"] = conditional_accuracy(predicted, self.grid_labels, len(self.classes))[0]
+            else:
+                checks["class_evenness"] = class_coverage(predicted, 10)[1]
+                if warm and checks["class_evenness"] < COLLAPSE_EVENNESS:
+                    log.warning(
+                        "\npossible mode collapse at step %d: the samples' classes are uneven (evenness %.2f)",
+                        self.step, checks["class_evenness"],
+                    )  # fmt: skip
+        self._rewrite_last_row(checks)
+        self._plot()
+
+    def _start_log(self) -> None:
+        """Open log.csv; on resume drop rows past the checkpoint, so the curve continues where it left off."""
+        path = self.run_dir / "log.csv"
+        rows = []
+        if path.exists() and self.step > 0:
+            with open(path, newline="") as f:
+                rows = [row for row in csv.DictReader(f) if int(row["step"]) <= self.step]
+        self.rows = rows
+        self._write_rows()
+        self.tensorboard = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(self.run_dir / "tensorboard", purge_step=self.step or None)
+        except ImportError:  # TensorBoard is optional
+            pass
+
+    def _log(self, means: list[float], rate: float) -> None:
+        d_loss, g_loss, d_real, d_fake, penalty = means
+        train = self.config.train
+        row = {
+            "step": self.step,
+            "kimg": f"{self.step * train.n_critic * train.batch_size / 1000:.1f}",
+            "seconds": f"{self.seconds:.1f}",
+            **{k: f"{v:.5g}" for k, v in zip(LOG_COLUMNS[3:8], means)},
+            "images_per_s": f"{rate:.1f}",
+        }
+        self.rows.append(row)
+        with open(self.run_dir / "log.csv", "a", newline="") as f:
+            csv.DictWriter(f, LOG_COLUMNS + CHECK_COLUMNS).writerow(row)
+        if self.tensorboard is not None:
+            for key in LOG_COLUMNS[3:]:
+                self.tensorboard.add_scalar(key, float(row[key]), self.step)
+        eta = (train.steps - self.step) * train.n_critic * train.batch_size / max(rate, 1e-9)
+        line = (
+            f"step {self.step}/{train.steps}  D {d_loss:.3f}  G {g_loss:.3f}  D(real) {d_real:+.2f}  "
+            f"D(fake) {d_fake:+.2f}  {rate:.0f} img/s  ETA {_duration(eta)}"
+        )
+        if sys.stderr.isatty():
+            print("\r" + line.ljust(100), end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def _rewrite_last_row(self, checks: dict[str, float]) -> None:
+        if self.rows and int(self.rows[-1]["step"]) == self.step:
+            self.rows[-1].update({k: f"{v:.4f}" for k, v in checks.items()})
+            self._write_rows()
+
+    def _write_rows(self) -> None:
+        with open(self.run_dir / "log.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, LOG_COLUMNS + CHECK_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+    def _plot(self) -> None:
+        if len(self.rows) < 2:
+            return
+        steps = [float(r["step"]) for r in self.rows]
+        curves = {"D loss": "d_loss", "G loss": "g_loss", "D(real) − D(fake)": None, "sample diversity / real": "diversity"}
+        series = {}
+        for title, key in curves.items():
+            if key is None:
+                series[title] = [float(r["d_real"]) - float(r["d_fake"]) for r in self.rows]
+            else:
+                series[title] = [float(r[key]) if r.get(key) else math.nan for r in self.rows]
+        plot_curves(steps, series, self.run_dir / "losses.png")
+
+    def _finish_log(self) -> None:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def mean_pairwise_distance(images: torch.Tensor) -> float:
+    """Mean L2 distance between all pairs: near 0 when a generator has collapsed to a few outputs."""
+    flat = images.flatten(1).float()
+    distances = torch.cdist(flat, flat)
+    n = len(flat)
+    return float(distances.sum() / max(n * (n - 1), 1))
+
+
+def train(config: Config, resume: bool = False) -> Path:
+    """Train (or continue) the run the config describes; returns its run folder."""
+    run = Run(config, resume)
+    try:
+        run.train()
+    finally:
+        distributed.stop()
+    return run.run_dir
+
+
+def _differences(saved: dict, current: dict) -> str:
+    return ", ".join(f"{k}: {saved.get(k)!r} → {current.get(k)!r}" for k in current if saved.get(k) != current.get(k))
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

@@ -1,0 +1,90 @@
+"""Latents from seeds, and sample grids.
+
+Seeds follow the recipe of docs/model-format.md, the same as the GIMP plug-in's, so seed S shows the
+same image in a training grid, from `python -m training sample` and in GIMP.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from training.config import Config, from_dict
+from training.networks import FAMILIES
+
+
+def seeded_inputs(
+    seeds: list[int], latent_size: int, num_classes: int = 0, class_label: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(z, labels) for the seeds: z from `default_rng(seed).standard_normal`, then a random class
+    from the same generator when the model is conditional and no class is asked for."""
+    latents, labels = [], []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        latents.append(rng.standard_normal(latent_size).astype(np.float32))
+        if num_classes:
+            labels.append(class_label if class_label is not None else int(rng.integers(num_classes)))
+    z = torch.from_numpy(np.stack(latents))
+    return z, (torch.tensor(labels, dtype=torch.int64) if num_classes else None)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"0-7,42" → [0, 1, ..., 7, 42]."""
+    seeds = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        try:
+            seeds.extend(range(int(first), int(last) + 1) if dash else [int(first)])
+        except ValueError:
+            raise ValueError(f"seeds must look like 0-7,42; got {text!r}") from None
+    return seeds
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int = 256) -> torch.Tensor:
+    """Images in [-1, 1] on the CPU, in batches, in eval mode (batch norm uses its running statistics)."""
+    device = next(G.parameters()).device
+    was_training = G.training
+    G.eval()
+    try:
+        return torch.cat([
+            G(z[i : i + batch_size].to(device), None if labels is None else labels[i : i + batch_size].to(device))
+            .float()
+            .cpu()
+            for i in range(0, len(z), batch_size)
+        ])  # fmt: skip
+    finally:
+        G.train(was_training)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] → (N, H, W, C) uint8."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def save_grid(images: torch.Tensor, path: Path, columns: int = 8, border: int = 2) -> None:
+    """One PNG of the images in rows of `columns`, on a mid-grey background."""
+    pixels = to_uint8(images)
+    n, h, w, c = pixels.shape
+    rows = -(-n // columns)
+    grid = np.full((rows * (h + border) + border, columns * (w + border) + border, c), 128, np.uint8)
+    for i, image in enumerate(pixels):
+        top, left = border + (i // columns) * (h + border), border + (i % columns) * (w + border)
+        grid[top : top + h, left : left + w] = image
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid[..., 0] if c == 1 else grid).save(path)
+
+
+def load_generator(state: dict) -> tuple[torch.nn.Module, Config, tuple[str, ...]]:
+    """The EMA generator of a checkpoint (what sampling, metrics and export use), in eval mode on the CPU."""
+    config = from_dict(state["config"], source="checkpoint")
+    classes = tuple(state["classes"])
+    G = FAMILIES[config.model.family][0](
+        config.model.latent_size, config.data.size, state["channels"], config.model.width, len(classes)
+    )
+    G.load_state_dict(state["G_ema"])
+    return G.eval().requires_grad_(False), config, classes
+
