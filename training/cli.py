@@ -92,9 +92,10 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.class_label is not None:
         if not classes:
             raise ValueError("--class needs a class-conditional model; this one has no classes")
-        class_label = classes.index(args.class_label) if args.class_label in classes else int(args.class_label)
-        if not 0 <= class_label < len(classes):
+        names = {name.lower(): i for i, name in enumerate(classes)} | {str(i): i for i in range(len(classes))}
+        if args.class_label.lower() not in names:
             raise ValueError(f"--class must be one of {', '.join(classes)} or 0-{len(classes) - 1}")
+        class_label = names[args.class_label.lower()]
     z, labels = seeded_inputs(parse_seeds(args.seeds), G.latent_size, len(classes), class_label)
     save_grid(generate(G, z, labels), args.output, args.columns)
     print(f"wrote {args.output}")

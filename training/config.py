@@ -96,13 +96,20 @@ def load_config(path: Path, overrides: list[str] = ()) -> Config:
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{path}: {e}") from None
     document.setdefault("name", path.stem)
-    config = from_dict(document, source=str(path))
+    config = _parse(document, str(path))
     for override in overrides:
-        apply_override(config, override)
+        _override(config, override)
+    validate(config, str(path))  # after the overrides: --data may supply what the file leaves out
     return config
 
 
 def from_dict(document: dict[str, Any], source: str = "config") -> Config:
+    config = _parse(document, source)
+    validate(config, source)
+    return config
+
+
+def _parse(document: dict[str, Any], source: str) -> Config:
     config = Config()
     for key, value in document.items():
         if key == "name":
@@ -114,12 +121,16 @@ def from_dict(document: dict[str, Any], source: str = "config") -> Config:
                 _set(config, key, name, item, source)
         else:
             raise ConfigError(f"{source}: unknown section {key!r} (sections: data, model, train, output)")
-    validate(config, source)
     return config
 
 
 def apply_override(config: Config, override: str) -> None:
     """`section.key=value`, the value in TOML syntax (bare words are taken as strings)."""
+    _override(config, override)
+    validate(config, "--set")
+
+
+def _override(config: Config, override: str) -> None:
     target, sep, text = override.partition("=")
     section, dot, name = target.strip().partition(".")
     if not sep or not dot:
@@ -131,7 +142,6 @@ def apply_override(config: Config, override: str) -> None:
     if not isinstance(getattr(config, section, None), (DataConfig, ModelConfig, TrainConfig, OutputConfig)):
         raise ConfigError(f"--set {override!r}: unknown section {section!r}")
     _set(config, section, name, value, "--set")
-    validate(config, "--set")
 
 
 def _set(config: Config, section: str, name: str, value: Any, source: str) -> None:

@@ -32,7 +32,8 @@ log = logging.getLogger("training")
 
 LOG_COLUMNS = ("step", "kimg", "seconds", "d_loss", "g_loss", "d_real", "d_fake", "penalty", "images_per_s")
 CHECK_COLUMNS = ("diversity", "class_evenness", "class_accuracy")
-COLLAPSE_DIVERSITY = 0.5  # warn when fixed-seed samples vary less than this fraction of real images
+COLLAPSE_DIVERSITY = 0.25  # warn when fixed-seed samples vary less than this fraction of real images,
+COLLAPSE_DROP = 0.5  # or less than this fraction of their own best so far: variety that was there and is lost
 COLLAPSE_EVENNESS = 0.75  # warn when the metric classifier sees the classes this unevenly (1 = even)
 
 
@@ -56,7 +57,7 @@ class Batches:
     def indices(self, i: int) -> torch.Tensor:
         positions = torch.arange(i * self.batch_size, (i + 1) * self.batch_size)
         epochs, offsets = positions // self.shard, positions % self.shard
-        return torch.stack([self._order(int(e))[int(o)] for e, o in zip(epochs, offsets)])
+        return torch.stack([self._order(int(e))[int(o)] for e, o in zip(epochs, offsets, strict=True)])
 
     def _order(self, epoch: int) -> torch.Tensor:
         if epoch not in self._orders:
@@ -81,7 +82,9 @@ class Run:
 
         self.data = load_dataset(config.data)
         if train.batch_size % self.process.world_size:
-            raise ConfigError(f"train.batch_size {train.batch_size} must divide among {self.process.world_size} processes")
+            raise ConfigError(
+                f"train.batch_size {train.batch_size} must divide among {self.process.world_size} processes"
+            )
         self.batch_size = train.batch_size // self.process.world_size
         self.batches = Batches(len(self.data), self.batch_size, train.seed, self.process.rank, self.process.world_size)
         self.classes = tuple(self.data.classes) if config.model.conditional else ()
@@ -95,7 +98,9 @@ class Run:
         self.D = distributed.wrap(self.D_raw, self.process)
         self.opt_G = torch.optim.Adam(self.G_raw.parameters(), lr=train.lr_g, betas=train.betas)
         self.opt_D = torch.optim.Adam(self.D_raw.parameters(), lr=train.lr_d, betas=train.betas)
-        self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=train.mixed_precision and self.device.type == "cuda")
+        self.autocast = torch.autocast(
+            self.device.type, torch.bfloat16, enabled=train.mixed_precision and self.device.type == "cuda"
+        )
 
         self.run_dir = config.run_dir
         self.grid_z, self.grid_labels = self._grid_inputs()
@@ -106,7 +111,9 @@ class Run:
         if resume:
             self._resume()
         elif (self.run_dir / CHECKPOINT_NAME).exists():
-            raise ConfigError(f"{self.run_dir} already holds a run: continue it with --resume, or set another output.run_dir")
+            raise ConfigError(
+                f"{self.run_dir} already holds a run: continue it with --resume, or set another output.run_dir"
+            )
 
     # -- the updates ---------------------------------------------------------------------------------
 
@@ -126,7 +133,9 @@ class Run:
             loss = loss + train.r1_gamma / 2 * penalty
         if train.loss == "wgan-gp":
             with self.autocast:
-                penalty = gradient_penalty(lambda x: self.D(diff_augment(x, train.augment), labels).float(), real.detach(), fake)
+                penalty = gradient_penalty(
+                    lambda x: self.D(diff_augment(x, train.augment), labels).float(), real.detach(), fake
+                )
             loss = loss + train.gp_weight * penalty
         self.opt_D.zero_grad(set_to_none=True)
         loss.backward()
@@ -153,9 +162,9 @@ class Run:
         if self.G_ema is self.G_raw:
             return
         beta = 0.5 ** (self.config.train.batch_size / (self.config.train.ema_halflife_kimg * 1000))
-        for averaged, current in zip(self.G_ema.parameters(), self.G_raw.parameters()):
+        for averaged, current in zip(self.G_ema.parameters(), self.G_raw.parameters(), strict=True):
             averaged.lerp_(current, 1 - beta)
-        for averaged, current in zip(self.G_ema.buffers(), self.G_raw.buffers()):
+        for averaged, current in zip(self.G_ema.buffers(), self.G_raw.buffers(), strict=True):
             averaged.copy_(current)  # batch-norm statistics follow the current G
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -307,11 +316,13 @@ class Run:
         columns = len(samples) // len(self.classes) if self.classes else 8
         save_grid(samples, self.run_dir / "samples" / f"step-{self.step:06d}.png", columns)
         checks = {"diversity": mean_pairwise_distance(samples) / self.real_diversity}
+        best = max((float(row["diversity"]) for row in self.rows if row.get("diversity")), default=0.0)
         warm = self.step >= self.config.train.steps // 10  # an untrained G is uniform, not collapsed
-        if warm and checks["diversity"] < COLLAPSE_DIVERSITY:
+        if checks["diversity"] < COLLAPSE_DROP * best or (warm and checks["diversity"] < COLLAPSE_DIVERSITY):
             log.warning(
-                "\npossible mode collapse at step %d: samples from fixed seeds vary %.2f× as much as real images",
-                self.step, checks["diversity"],
+                "\npossible mode collapse at step %d: samples from fixed seeds vary %.2f× as much as real images "
+                "(%.2f× at best earlier in this run)",
+                self.step, checks["diversity"], best,
             )  # fmt: skip
         if self.classifier is not None:
             with torch.no_grad():
@@ -346,13 +357,13 @@ class Run:
             pass
 
     def _log(self, means: list[float], rate: float) -> None:
-        d_loss, g_loss, d_real, d_fake, penalty = means
+        d_loss, g_loss, d_real, d_fake, _ = means
         train = self.config.train
         row = {
             "step": self.step,
             "kimg": f"{self.step * train.n_critic * train.batch_size / 1000:.1f}",
             "seconds": f"{self.seconds:.1f}",
-            **{k: f"{v:.5g}" for k, v in zip(LOG_COLUMNS[3:8], means)},
+            **{k: f"{v:.5g}" for k, v in zip(LOG_COLUMNS[3:8], means, strict=True)},
             "images_per_s": f"{rate:.1f}",
         }
         self.rows.append(row)
@@ -386,7 +397,12 @@ class Run:
         if len(self.rows) < 2:
             return
         steps = [float(r["step"]) for r in self.rows]
-        curves = {"D loss": "d_loss", "G loss": "g_loss", "D(real) − D(fake)": None, "sample diversity / real": "diversity"}
+        curves = {
+            "D loss": "d_loss",
+            "G loss": "g_loss",
+            "D(real) - D(fake)": None,
+            "sample diversity / real": "diversity",
+        }
         series = {}
         for title, key in curves.items():
             if key is None:

@@ -43,7 +43,9 @@ def r1_penalty(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return grad.square().flatten(1).sum(1).mean()
 
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
+) -> torch.Tensor:
     """E(‖∇D(x̂)‖ − 1)² at random points x̂ between real and fake images: WGAN-GP's Lipschitz constraint."""
     mix = torch.rand(len(real), 1, 1, 1, device=real.device, dtype=real.dtype)
     between = (mix * real + (1 - mix) * fake).requires_grad_(True)

@@ -27,20 +27,23 @@ def plot_curves(steps: list[float], series: dict[str, list[float]], path: Path) 
         low, high = np.percentile(y[finite], [1, 99])  # a few wild early values must not flatten the rest
         high = high if high > low else low + 1
         colour = COLOURS[i % len(COLOURS)]
-
-        def points(v: np.ndarray) -> list[tuple[float, float]]:
-            u = (x - x[0]) / (x[-1] - x[0])
-            w = (np.clip(v, low, high) - low) / (high - low)
-            return [(MARGIN + a * PANEL_WIDTH, top + (1 - b) * PANEL_HEIGHT) for a, b, ok in zip(u, w, finite) if ok]
-
-        draw.line(points(y), fill=tuple(255 - (255 - c) // 3 for c in colour), width=1)
-        draw.line(points(moving_average(y, max(1, len(y) // 50))), fill=colour, width=2)
+        box = (MARGIN, top, PANEL_WIDTH, PANEL_HEIGHT)
+        draw.line(_points(x, y, low, high, box), fill=tuple(255 - (255 - c) // 3 for c in colour), width=1)
+        draw.line(_points(x, moving_average(y, max(1, len(y) // 50)), low, high, box), fill=colour, width=2)
         draw.text((4, top), f"{high:.3g}", fill="black")
         draw.text((4, top + PANEL_HEIGHT - 10), f"{low:.3g}", fill="black")
         draw.text((MARGIN, top + PANEL_HEIGHT + 2), f"{x[0]:.0f}", fill="black")
         draw.text((MARGIN + PANEL_WIDTH - 40, top + PANEL_HEIGHT + 2), f"{x[-1]:.0f}", fill="black")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
+
+
+def _points(x: np.ndarray, y: np.ndarray, low: float, high: float, box: tuple) -> list[tuple[float, float]]:
+    """Finite (x, y) values as pixel positions in the box (left, top, width, height), y clipped to [low, high]."""
+    left, top, width, height = box
+    u = (x - x[0]) / (x[-1] - x[0])
+    v = (np.clip(y, low, high) - low) / (high - low)
+    return [(left + a * width, top + (1 - b) * height) for a, b, ok in zip(u, v, np.isfinite(y), strict=True) if ok]
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:

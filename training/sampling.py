@@ -32,7 +32,7 @@ def seeded_inputs(
 
 
 def parse_seeds(text: str) -> list[int]:
-    """"0-7,42" → [0, 1, ..., 7, 42]."""
+    """ "0-7,42" → [0, 1, ..., 7, 42]."""
     seeds = []
     for part in text.split(","):
         first, dash, last = part.strip().partition("-")
@@ -87,4 +87,3 @@ def load_generator(state: dict) -> tuple[torch.nn.Module, Config, tuple[str, ...
     )
     G.load_state_dict(state["G_ema"])
     return G.eval().requires_grad_(False), config, classes
-

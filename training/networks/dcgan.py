@@ -10,6 +10,7 @@ which conditions far more reliably than feeding the label to D as an input.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -42,7 +43,9 @@ class ClassBatchNorm(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, latent_size: int = 128, size: int = 32, channels: int = 1, width: int = 64, num_classes: int = 0):
+    def __init__(
+        self, latent_size: int = 128, size: int = 32, channels: int = 1, width: int = 64, num_classes: int = 0
+    ):
         super().__init__()
         self.latent_size, self.size, self.channels, self.num_classes = latent_size, size, channels, num_classes
         self.start, count = stages(size)
@@ -50,7 +53,7 @@ class Generator(nn.Module):
         self.project = nn.Linear(latent_size, widths[0] * self.start**2, bias=False)
         self.norms = nn.ModuleList([ClassBatchNorm(w, num_classes) for w in widths])
         self.ups = nn.ModuleList(
-            [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1, bias=False) for a, b in zip(widths, widths[1:])]
+            [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1, bias=False) for a, b in pairwise(widths)]
         )
         self.to_image = nn.Conv2d(widths[-1], channels, 3, padding=1)
         init_weights(self)
@@ -61,7 +64,7 @@ class Generator(nn.Module):
             raise ValueError("this generator is class-conditional: pass the class labels")
         x = self.project(z).view(len(z), -1, self.start, self.start)
         x = torch.relu(self.norms[0](x, labels))
-        for up, norm in zip(self.ups, self.norms[1:]):
+        for up, norm in zip(self.ups, self.norms[1:], strict=True):
             x = torch.relu(norm(up(x), labels))
         return torch.tanh(self.to_image(x))
 
@@ -80,7 +83,7 @@ class Discriminator(nn.Module):
         start, count = stages(size)
         widths = [channels] + [width * 2**i for i in range(count)]  # e.g. 1, 64, 128, 256
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        for i, (a, b) in enumerate(pairwise(widths)):
             layers.append(nn.Conv2d(a, b, 4, stride=2, padding=1, bias=not batch_norm))
             if batch_norm and i > 0:  # DCGAN: no batch norm on the input layer
                 layers.append(nn.BatchNorm2d(b))
