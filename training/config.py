@@ -39,6 +39,9 @@ class ModelConfig:
     conditional: bool = False  # class embedding in G, projection discriminator; needs labelled data
     spectral_norm: bool = True  # on every discriminator layer (Miyato et al. 2018)
     d_batch_norm: bool = False  # the original DCGAN discriminator; off when spectral norm is on
+    # Convolutions per resolution in D. 1 is DCGAN's single stride-2 one; 2 puts a 3×3 convolution
+    # before each (SNGAN's "standard CNN"): a spectrally normalised D that shallow is too weak to teach G.
+    d_depth: int = 2
 
 
 @dataclass
@@ -180,6 +183,8 @@ def validate(config: Config, source: str) -> None:
         problems.append(f"data.size must be 28, 32 or 64, got {data.size}")
     if data.channels not in (1, 3):
         problems.append(f"data.channels must be 1 or 3, got {data.channels}")
+    if model.d_depth < 1:
+        problems.append(f"model.d_depth must be at least 1, got {model.d_depth}")
     if model.family not in FAMILIES:
         problems.append(f"model.family must be one of {', '.join(FAMILIES)}, got {model.family!r}")
     if train.loss not in LOSSES:

@@ -19,8 +19,8 @@ from training.sampling import generate, load_generator, seeded_inputs
 def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | None = None) -> dict:
     """Metrics for `samples` images from seeds 0, 1, …; conditional models get the classes in turn.
 
-    The real floor's class accuracy is the classifier's on real images of those classes: the best a
-    conditional generator can score.
+    The real floor's class accuracy is the classifier's on real images of those classes: what a
+    conditional generator that matched the data exactly would score.
     """
     G, config, classes = load_generator(state)
     if config.data.dataset != "fashion-mnist":

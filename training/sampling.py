@@ -32,7 +32,7 @@ def seeded_inputs(
 
 
 def parse_seeds(text: str) -> list[int]:
-    """ "0-7,42" → [0, 1, ..., 7, 42]."""
+    """Seeds as a user types them: "0-7,42" is 0 to 7 and 42."""
     seeds = []
     for part in text.split(","):
         first, dash, last = part.strip().partition("-")

@@ -16,5 +16,7 @@ def build(config: ModelConfig, size: int, channels: int, num_classes: int) -> tu
     """G and D for images of `size`² × `channels`; `num_classes` > 0 makes both class-conditional."""
     generator, discriminator = FAMILIES[config.family]
     G = generator(config.latent_size, size, channels, config.width, num_classes)
-    D = discriminator(size, channels, config.width, num_classes, config.spectral_norm, config.d_batch_norm)
+    D = discriminator(
+        size, channels, config.width, num_classes, config.spectral_norm, config.d_batch_norm, config.d_depth
+    )
     return G, D

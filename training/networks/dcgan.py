@@ -78,16 +78,20 @@ class Discriminator(nn.Module):
         num_classes: int = 0,
         use_spectral_norm: bool = True,
         batch_norm: bool = False,
+        depth: int = 2,
     ):
         super().__init__()
         start, count = stages(size)
         widths = [channels] + [width * 2**i for i in range(count)]  # e.g. 1, 64, 128, 256
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(pairwise(widths)):
-            layers.append(nn.Conv2d(a, b, 4, stride=2, padding=1, bias=not batch_norm))
-            if batch_norm and i > 0:  # DCGAN: no batch norm on the input layer
-                layers.append(nn.BatchNorm2d(b))
-            layers.append(nn.LeakyReLU(0.2))
+        for a, b in pairwise(widths):  # per resolution: depth − 1 3×3 convolutions, then a stride-2 4×4 one
+            for j in range(depth):
+                last = j == depth - 1
+                kernel, stride = (4, 2) if last else (3, 1)
+                layers.append(nn.Conv2d(a if j == 0 else b, b, kernel, stride, padding=1, bias=not batch_norm))
+                if batch_norm and layers[0] is not layers[-1]:  # DCGAN: no batch norm on the input layer
+                    layers.append(nn.BatchNorm2d(b))
+                layers.append(nn.LeakyReLU(0.2))
         self.features = nn.Sequential(*layers, nn.Flatten())
         feature_size = widths[-1] * start**2
         self.logit = nn.Linear(feature_size, 1)
