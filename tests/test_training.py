@@ -6,6 +6,7 @@ not image quality (that is what docs/benchmarks.md records).
 
 import csv
 import json
+import logging
 import math
 import os
 import signal
@@ -260,6 +261,20 @@ def test_watching_a_run_writes_grids_log_and_curves(tmp_path, data):
     from PIL import Image
 
     assert Image.open(run_dir / "losses.png").size[0] > 600
+
+
+def test_a_collapsed_generator_is_reported_after_the_warm_up(tmp_path, data, caplog):
+    run = loop.Run(tiny(tmp_path, data, steps=10))
+    run.run_dir.mkdir(parents=True)
+    run.rows = []
+    with torch.no_grad():
+        run.G_raw.to_image.weight.zero_()  # every seed now gives the same image
+    with caplog.at_level(logging.WARNING, logger="training"):
+        run._watch()  # step 0: an untrained G is not called collapsed
+        assert "mode collapse" not in caplog.text
+        run.step = 5
+        run._watch()
+    assert "possible mode collapse at step 5: samples from fixed seeds vary 0.00×" in caplog.text
 
 
 def test_conditional_training_needs_labels(tmp_path):

@@ -309,12 +309,14 @@ class Run:
         return load_classifier(DEFAULT_CLASSIFIER_PATH)[0].to(self.device)
 
     def _watch(self) -> None:
-        """Save this step's grid and curves; warn when the samples look collapsed."""
+        """Save this step's grid (of the EMA generator, which sampling and export use) and curves; warn
+        when the current G's samples look collapsed (the EMA lags behind, and early on it blurs)."""
         from training.metrics import class_coverage, conditional_accuracy
 
-        samples = generate(self.G_ema, self.grid_z, self.grid_labels)
-        columns = len(samples) // len(self.classes) if self.classes else 8
-        save_grid(samples, self.run_dir / "samples" / f"step-{self.step:06d}.png", columns)
+        grid = generate(self.G_ema, self.grid_z, self.grid_labels)
+        columns = len(grid) // len(self.classes) if self.classes else 8
+        save_grid(grid, self.run_dir / "samples" / f"step-{self.step:06d}.png", columns)
+        samples = grid if self.G_ema is self.G_raw else generate(self.G_raw, self.grid_z, self.grid_labels)
         checks = {"diversity": mean_pairwise_distance(samples) / self.real_diversity}
         best = max((float(row["diversity"]) for row in self.rows if row.get("diversity")), default=0.0)
         warm = self.step >= self.config.train.steps // 10  # an untrained G is uniform, not collapsed
