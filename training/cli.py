@@ -73,11 +73,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.evaluation import evaluate_checkpoint
 
     report = evaluate_checkpoint(load_checkpoint(args.checkpoint), args.samples, args.data)
-    width = max(map(len, report["generated"]))
-    print(f"{'metric':<{width}}  {'generated':>10}  {'real floor':>10}")
-    for name, value in report["generated"].items():
-        floor = report["real_floor"].get(name)
-        print(f"{name:<{width}}  {value:>10.4f}  {'' if floor is None else f'{floor:>10.4f}'}")
+    labels = {f"class_accuracy_{i}": f"  {name}" for i, name in enumerate(report["classes"])}
+    print(f"{'metric':<20}  {'generated':>10}  {'real floor':>10}")
+    for key, value in report["generated"].items():
+        floor = report["real_floor"][key]
+        print(f"{labels.get(key, key):<20}  {value:>10.4f}  {floor:>10.4f}")
     print(f"(classifier test accuracy {report['classifier']['test_accuracy']:.4f}; {report['samples']} samples)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

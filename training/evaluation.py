@@ -39,6 +39,7 @@ def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | No
         "checkpoint_step": state["step"],
         "images_seen": state["images_seen"],
         "samples": samples,
+        "classes": list(classes),
         "classifier": info,
         "generated": measure(classifier, test.images, generated, requested),
         "real_floor": measure(classifier, test.images, train.images[chosen], train.labels[chosen] if classes else None),
