@@ -1,4 +1,4 @@
 """Turns trained generators into gimp-gan ONNX models (docs/model-format.md), verified against PyTorch.
 
-Not written yet: export follows the training toolkit (see README, "Status").
+`python -m export CHECKPOINT [-o MODEL.onnx]`; `export.generator` does the work.
 """

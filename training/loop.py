@@ -11,6 +11,7 @@ import copy
 import csv
 import logging
 import math
+import platform
 import sys
 import time
 from pathlib import Path
@@ -249,7 +250,14 @@ class Run:
             "opt_D": self.opt_D.state_dict(),
             "rng": rng,
             "torch": str(torch.__version__),
+            "hardware": self._hardware(),
         }
+
+    def _hardware(self) -> str:
+        if self.device.type == "cuda":
+            return f"{torch.cuda.get_device_name(self.device)} × {self.process.world_size}"
+        threads = f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}"
+        return f"CPU ({platform.machine()}), {threads} × {self.process.world_size} process(es)"
 
     def _save(self) -> None:
         if self.process.is_main:
