@@ -5,11 +5,13 @@ from onnx_models import make_generator, make_image_model
 
 @pytest.fixture(autouse=True)
 def isolated_model_path(tmp_path, monkeypatch):
-    """Each test sees only the models it makes: an empty user folder and its own GIMP_GAN_MODEL_PATH."""
+    """Each test sees only the models it makes: its own GIMP_GAN_MODEL_PATH, an empty user folder and no
+    bundled models (in-process; subprocesses still see the bundled ones)."""
     models = tmp_path / "models"
     models.mkdir()
     monkeypatch.setenv("GIMP_GAN_MODEL_PATH", str(models))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr("gimp_gan_plugin.discovery.BUNDLED_MODEL_DIR", tmp_path / "bundled")
     return models
 
 

@@ -1,10 +1,13 @@
 """Finding models: search path order, overrides, and unusable files reported rather than fatal."""
 
+from pathlib import Path
+
 import pytest
 from onnx_models import make_image_model
 
 from gimp_gan_plugin.discovery import discover_models, find_model, user_model_dir
 from gimp_gan_plugin.errors import ModelError, ModelNotFoundError
+from gimp_gan_plugin.modelformat import read_model_info
 
 
 def test_models_on_the_env_path_are_listed_with_metadata(models):
@@ -42,3 +45,18 @@ def test_unknown_name_lists_what_is_installed(models):
         find_model("nope")
     with pytest.raises(ModelNotFoundError, match="model file not found"):
         find_model(str(models / "missing.onnx"))
+
+
+def test_bundled_models_are_valid_carded_and_generate():
+    from gimp_gan_plugin import Engine
+
+    bundled = sorted((Path(__file__).resolve().parent.parent / "models").glob("*.onnx"))
+    assert bundled, "models/ should hold the bundled models"
+    for path in bundled:
+        info = read_model_info(path)
+        assert info.name == path.stem
+        assert path.with_suffix(".md").read_text().startswith(f"# {info.title}")
+        assert info.document["provenance"]["steps"] > 0
+        images = Engine(provider="cpu").generate(path, [0, 1])
+        assert images.shape == (2, *info.output_size, info.image_output.channels)
+        assert images.std() > 0.05  # a trained generator, not a constant
