@@ -21,15 +21,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", default="")
     parser.add_argument("--description", default="")
     parser.add_argument("--license", default="MIT", help="SPDX licence of the weights")
+    parser.add_argument("--fp16", action="store_true", help="half-precision weights for GPUs (name gets -fp16)")
     args = parser.parse_args(argv)
     try:
         state = load_checkpoint(args.checkpoint)
-        name = args.name or state.get("config", {}).get("name", "model")
+        name = (args.name or state.get("config", {}).get("name", "model")) + ("-fp16" if args.fp16 else "")
         output = args.output or BUNDLED_MODELS / f"{name}.onnx"
         run_dir = args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent
         report = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
         result = export_generator(
-            state, output, name, args.title, args.description, args.license, report.get("generated")
+            state, output, name, args.title, args.description, args.license, report.get("generated"), args.fp16
         )
         from gimp_gan_plugin.modelformat import read_model_info
 

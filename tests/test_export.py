@@ -67,3 +67,16 @@ def test_a_checkpoint_without_a_config_is_refused(tmp_path, capsys):
     assert main([str(path), "-o", str(tmp_path / "x.onnx")]) == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_the_fp16_variant_keeps_float32_io_and_stays_close(tmp_path, models):
+    pytest.importorskip("onnxconverter_common")
+    state = load_checkpoint(loop.train(tiny(tmp_path, tiny_fashion(tmp_path / "fashion", n=40), steps=2)))
+    full = export_generator(state, models / "full.onnx", "full")
+    half = export_generator(state, models / "half.onnx", "half", fp16=True)
+    assert full.max_error < half.max_error <= 1e-2
+    assert half.path.stat().st_size < 0.6 * full.path.stat().st_size
+    engine = Engine(provider="cpu")
+    a, b = engine.generate("full", [1, 2]), engine.generate("half", [1, 2])
+    assert a.dtype == b.dtype == np.float32
+    assert np.abs(a - b).max() < 1e-2
