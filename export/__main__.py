@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from export.generator import ExportError, export_generator, write_card
+from export.generator import ExportError, export_generator, write_card, write_index
 from training.checkpoint import CheckpointError, load_checkpoint
 
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -32,13 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         result = export_generator(
             state, output, name, args.title, args.description, args.license, report.get("generated"), args.fp16
         )
-        from gimp_gan_plugin.modelformat import read_model_info
-
-        write_card(read_model_info(output).document, output.with_suffix(".md"), report.get("real_floor"))
+        write_card(result.document, output.with_suffix(".md"), report.get("real_floor"))
+        write_index(output.parent)
     except (CheckpointError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {result.path} (opset {result.opset}; max |PyTorch − ONNX| {result.max_error:.1e}) and its card")
+    error = f"max |PyTorch − ONNX| {result.max_error:.1e}"
+    print(f"wrote {result.path} (opset {result.opset}; {error}), its card and the index")
     return 0
 
 

@@ -33,6 +33,7 @@ class ExportReport:
     path: Path
     max_error: float
     opset: int
+    document: dict  # the metadata written into the file
 
 
 class _Wrapped(torch.nn.Module):
@@ -78,6 +79,7 @@ def export_generator(
 
         model = float16.convert_float_to_float16(model, keep_io_types=True)
     document = _document(state, config, classes, G, name, title, description, license, metrics)
+    document["provenance"]["opset"] = model.opset_import[0].version
     onnx.helper.set_model_props(model, {"gimp_gan": json.dumps(document)})
     model.producer_name, model.doc_string = "gimp-gan export", document["description"]
     onnx.checker.check_model(model)
@@ -90,7 +92,7 @@ def export_generator(
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_bytes(model.SerializeToString())
     temporary.replace(path)
-    return ExportReport(path, max_error, model.opset_import[0].version)
+    return ExportReport(path, max_error, model.opset_import[0].version, document)
 
 
 def verify(model_bytes: bytes, G: torch.nn.Module, num_classes: int) -> float:
@@ -152,6 +154,23 @@ def _document(state, config, classes, G, name, title, description, license, metr
         document["inputs"].append({"name": "label", "role": "class", "dtype": "int64"})
         document["classes"] = list(classes)
     return document
+
+
+def write_index(folder: Path) -> Path:
+    """README.md of a model folder: one line per model, from the metadata inside each file."""
+    rows = ["# Models", "", "Written by `python -m export`; each model's card is NAME.md.", "",
+            "| model | task | what it makes | size | card |", "|---|---|---|---|---|"]  # fmt: skip
+    for path in sorted(Path(folder).glob("*.onnx")):
+        props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+        if "gimp_gan" not in props:
+            continue
+        doc = json.loads(props["gimp_gan"])
+        size = "×".join(map(str, doc.get("output_size", []))) or "any"
+        card = f"[{path.stem}.md]({path.stem}.md)" if path.with_suffix(".md").exists() else "–"
+        rows.append(f"| `{doc['name']}` | {doc['task']} | {doc['description']} | {size} | {card} |")
+    index = Path(folder) / "README.md"
+    index.write_text("\n".join(rows) + "\n")
+    return index
 
 
 def write_card(document: dict, path: Path, floor: dict | None = None) -> None:

@@ -57,6 +57,7 @@ def test_the_command_writes_the_model_and_its_card(tmp_path, models, capsys):
     assert "max |PyTorch − ONNX|" in capsys.readouterr().out
     card = out.with_suffix(".md").read_text()
     assert card.startswith("# Mine (`mine`)") and "2 generator steps" in card
+    assert "| `mine` | generate |" in (models / "README.md").read_text()  # the folder's index
 
 
 def test_a_checkpoint_without_a_config_is_refused(tmp_path, capsys):
