@@ -1,6 +1,6 @@
 """Training throughput (real images through D per second) of the shipped Fashion-MNIST configs.
 
-Runs the real training step (`Run.d_step` + `Run.g_step` + EMA) on Fashion-MNIST for each config and
+Runs the real training step (`Run.train_step`: D, G and EMA updates) on Fashion-MNIST for each config and
 thread count, in one process, after a warm-up. Prints a Markdown table for docs/benchmarks.md; the
 ratio column is against the first row of the same invocation.
 
@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 
 from training.config import load_config
-from training.data import fetch
 from training.loop import Run
 
 CONFIGS = Path(__file__).resolve().parent.parent / "training" / "configs"
@@ -29,14 +28,12 @@ def images_per_second(config_name: str, threads: int, steps: int) -> float:
             CONFIGS / f"{config_name}.toml", [f'output.run_dir="{run_dir}"', f"train.threads={threads}"]
         )
         run = Run(config)
-        for step in range(steps + 5):
-            if step == 5:
-                start = time.perf_counter()
-            real, labels = fetch(run.data, run.batches.indices(step))
-            run.d_step(real, labels if run.classes else None)
-            run.g_step()
-            run.update_ema()
-        return steps * config.train.batch_size / (time.perf_counter() - start)
+        for _ in range(5):
+            run.train_step()
+        start = time.perf_counter()
+        for _ in range(steps):
+            run.train_step()
+        return steps * config.train.n_critic * config.train.batch_size / (time.perf_counter() - start)
 
 
 def main() -> None:

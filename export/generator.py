@@ -36,17 +36,6 @@ class ExportReport:
     document: dict  # the metadata written into the file
 
 
-class _Wrapped(torch.nn.Module):
-    """Names the graph's inputs as the model format describes them: z, and label when conditional."""
-
-    def __init__(self, G: torch.nn.Module):
-        super().__init__()
-        self.G = G
-
-    def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        return self.G(z, label)
-
-
 def export_generator(
     state: dict,
     path: Path,
@@ -65,12 +54,11 @@ def export_generator(
     if "config" not in state or "G_ema" not in state:
         raise CheckpointError("this checkpoint has no training config or EMA generator: it was not written by gimp-gan")
     G, config, classes = load_generator(state)
-    wrapped = _Wrapped(G).eval()
     z = torch.randn(2, G.latent_size)
     args = (z, torch.zeros(2, dtype=torch.int64)) if classes else (z,)
-    dynamic = {"z": {0: "batch"}, "label": {0: "batch"}} if classes else {"z": {0: "batch"}}
+    dynamic = {"z": {0: "batch"}, "labels": {0: "batch"}} if classes else {"z": {0: "batch"}}
     program = torch.onnx.export(
-        wrapped, args, input_names=["z", "label"][: len(args)], output_names=["image"],
+        G, args, input_names=["z", "label"][: len(args)], output_names=["image"],
         dynamic_shapes=dynamic, dynamo=True, external_data=False,
     )  # fmt: skip
     model = program.model_proto

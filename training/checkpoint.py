@@ -24,10 +24,9 @@ class CheckpointError(Exception):
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
+    torch.save(state, temporary)
+    with open(temporary, "rb") as f:
+        os.fsync(f.fileno())  # on disk before the rename, or a crash could leave an empty file in its place
     os.replace(temporary, path)
 
 

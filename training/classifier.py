@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from training.data import FashionMNIST, _fit
+from training.checkpoint import save_checkpoint
+from training.data import FashionMNIST, fit_size
 
 log = logging.getLogger("training")
 
@@ -46,7 +47,7 @@ def prepare(x: torch.Tensor) -> torch.Tensor:
         x = x.mean(1, keepdim=True)
     elif x.shape[1] != 1:
         raise ValueError(f"expected 1 or 3 channels, got {x.shape[1]}")
-    return x if x.shape[-2:] == (SIZE, SIZE) else _fit(x, SIZE)
+    return x if x.shape[-2:] == (SIZE, SIZE) else fit_size(x, SIZE)
 
 
 class Classifier(nn.Module):
@@ -158,8 +159,5 @@ def load_classifier(path: Path | None = None, data_root: Path | None = None) -> 
         "torch": str(torch.__version__),
         "recipe": RECIPE,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    torch.save({"state_dict": model.state_dict(), "info": info}, temporary)
-    os.replace(temporary, path)
+    save_checkpoint({"state_dict": model.state_dict(), "info": info}, path)
     return model, info

@@ -76,7 +76,7 @@ class FashionMNIST(Dataset):
             raise DataError(f"{root}: images {images.shape} and labels {labels.shape} do not match")
         self.images = torch.from_numpy(images.copy()).float().div_(127.5).sub_(1.0).unsqueeze(1)
         if size != images.shape[1]:
-            self.images = _fit(self.images, size)
+            self.images = fit_size(self.images, size)
         self.labels = torch.from_numpy(labels.astype(np.int64))
 
     def __len__(self) -> int:
@@ -93,7 +93,7 @@ def _find(root: Path, stem: str) -> Path:
     raise DataError(f"{root}: {stem}.gz is missing")
 
 
-def _fit(images: torch.Tensor, size: int) -> torch.Tensor:
+def fit_size(images: torch.Tensor, size: int) -> torch.Tensor:
     """28 → 32 by black padding (no resampling blur); other sizes by bilinear resizing."""
     current = images.shape[-1]
     if size > current and (size - current) % 2 == 0 and size - current <= 8:

@@ -58,7 +58,11 @@ class Batches:
     def indices(self, i: int) -> torch.Tensor:
         positions = torch.arange(i * self.batch_size, (i + 1) * self.batch_size)
         epochs, offsets = positions // self.shard, positions % self.shard
-        return torch.stack([self._order(int(e))[int(o)] for e, o in zip(epochs, offsets, strict=True)])
+        indices = torch.empty_like(positions)
+        for epoch in epochs.unique().tolist():  # one epoch, or two when the batch straddles them
+            inside = epochs == epoch
+            indices[inside] = self._order(epoch)[offsets[inside]]
+        return indices
 
     def _order(self, epoch: int) -> torch.Tensor:
         if epoch not in self._orders:
@@ -107,7 +111,7 @@ class Run:
         self.grid_z, self.grid_labels = self._grid_inputs()
         reference = fetch(self.data, torch.arange(min(len(self.data), len(self.grid_z))))[0]
         self.real_diversity = mean_pairwise_distance(reference)
-        self.classifier = self._metric_classifier()
+        self.classifier = self._metric_classifier() if self.process.is_main else None  # only rank 0 watches
         self.step, self.seconds = 0, 0.0
         if resume:
             self._resume()
@@ -157,6 +161,21 @@ class Run:
         self.D_raw.requires_grad_(True)
         return loss.detach()
 
+    def train_step(self) -> torch.Tensor:
+        """n_critic D updates on the next batches, then G and its EMA: the loop's step and the benchmark's.
+
+        Returns [D loss, G loss, mean D(real), mean D(fake), penalty] as one tensor, so the loop can sum
+        them on the device and synchronise only when it logs.
+        """
+        for k in range(self.config.train.n_critic):
+            real, labels = fetch(self.data, self.batches.indices(self.step * self.config.train.n_critic + k))
+            real = real.to(self.device, non_blocking=True)
+            d_stats = self.d_step(real, labels.to(self.device) if self.classes else None)
+        g_loss = self.g_step()
+        self.update_ema()
+        self.step += 1
+        return torch.cat([d_stats[:1], g_loss[None], d_stats[1:]])
+
     @torch.no_grad()
     def update_ema(self) -> None:
         """Average G's weights over a half-life in images: smoother samples than any single step's G."""
@@ -186,15 +205,7 @@ class Run:
         interval_start, interval_step = time.perf_counter(), self.step
         try:
             while self.step < train.steps:
-                for k in range(train.n_critic):
-                    real, labels = fetch(self.data, self.batches.indices(self.step * train.n_critic + k))
-                    real = real.to(self.device, non_blocking=True)
-                    labels = labels.to(self.device) if self.classes else None
-                    d_stats = self.d_step(real, labels)
-                g_loss = self.g_step()
-                self.update_ema()
-                self.step += 1
-                sums += torch.cat([d_stats[:1], g_loss[None], d_stats[1:], torch.ones(1, device=self.device)])
+                sums += torch.cat([self.train_step(), torch.ones(1, device=self.device)])
                 if self.step % output.log_every == 0 or self.step == train.steps:
                     now = time.perf_counter()
                     self.seconds += now - interval_start
