@@ -24,11 +24,12 @@ class ConfigError(Exception):
 
 @dataclass
 class DataConfig:
-    dataset: str = "fashion-mnist"  # "fashion-mnist" or "folder"
-    path: str = ""  # the image folder, or a Fashion-MNIST folder other than Debian's
-    size: int = 32  # 28, 32 or 64 px
-    channels: int = 1  # 1 (grey) or 3 (RGB), image folders only: Fashion-MNIST is grey
-    flip: bool = True  # random horizontal flips, image folders only
+    dataset: str = "fashion-mnist"  # "fashion-mnist", "folder" (GANs) or "photos" (enhance models)
+    path: str = ""  # the image folder; "" = Debian's Fashion-MNIST, or Debian's photos for "photos"
+    size: int = 32  # GANs: 28, 32 or 64 px; enhance models: the high-resolution training crop
+    channels: int = 1  # 1 (grey) or 3 (RGB), image folders only: Fashion-MNIST is grey, photos RGB
+    flip: bool = True  # random horizontal flips (and, for photos, rotations)
+    degradation: str = "bicubic"  # photos: "bicubic" (faithful upscaling) or "realistic" (restoration)
 
 
 @dataclass
@@ -42,6 +43,9 @@ class ModelConfig:
     # Convolutions per resolution in D. 1 is DCGAN's single stride-2 one; 2 puts a 3×3 convolution
     # before each (SNGAN's "standard CNN"): a spectrally normalised D that shallow is too weak to teach G.
     d_depth: int = 2
+    scale: int = 1  # enhance families: output size / input size (1 = restoration at the same size)
+    blocks: int = 16  # enhance families: body depth (convolutions for srvgg, RRDB blocks for rrdb)
+    d_width: int = 32  # enhance families: channels of the U-Net discriminator's first layer (GAN stage)
 
 
 @dataclass
@@ -61,6 +65,14 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA when present), "cuda" or "cpu"
     mixed_precision: bool = True  # bfloat16 autocast, on CUDA only
     threads: int = 0  # CPU threads for torch; 0 = torch's default
+    lr_schedule: str = "constant"  # or "cosine": both rates decay to 0 over train.steps
+    # Enhance models. The loss is l1_weight·L1 + feature_weight·(L1 between D's feature maps of result
+    # and target) + adversarial_weight·(relativistic average GAN loss). With the last two at 0 the D is
+    # not trained at all (the PSNR-oriented stage); the GAN stage starts from its result (init_from).
+    l1_weight: float = 1.0
+    feature_weight: float = 0.0
+    adversarial_weight: float = 0.0
+    init_from: str = ""  # a checkpoint whose EMA generator starts this run (not a resume: new optimisers)
 
 
 @dataclass
@@ -171,16 +183,33 @@ def _set(config: Config, section: str, name: str, value: Any, source: str) -> No
 def validate(config: Config, source: str) -> None:
     """The checks a user would otherwise meet as a confusing failure minutes into a run."""
     from training.losses import LOSSES
-    from training.networks import FAMILIES
+    from training.networks import FAMILIES, task
 
     data, model, train, output = config.data, config.model, config.train, config.output
     problems = []
-    if data.dataset not in ("fashion-mnist", "folder"):
-        problems.append(f"data.dataset must be 'fashion-mnist' or 'folder', got {data.dataset!r}")
+    if data.dataset not in ("fashion-mnist", "folder", "photos"):
+        problems.append(f"data.dataset must be 'fashion-mnist', 'folder' or 'photos', got {data.dataset!r}")
     if data.dataset == "folder" and not data.path:
         problems.append("data.path must name the image folder when data.dataset = 'folder'")
-    if data.size not in (28, 32, 64):
+    enhance = model.family in FAMILIES and task(model.family) == "enhance"
+    if enhance != (data.dataset == "photos"):
+        problems.append(f"model.family {model.family!r} does not train on data.dataset {data.dataset!r} "
+                        "(enhance families train on 'photos', GANs on the others)")  # fmt: skip
+    if enhance:
+        if model.scale not in (1, 2, 3, 4):
+            problems.append(f"model.scale must be 1, 2, 3 or 4, got {model.scale}")
+        elif data.size < 32 or data.size % (8 * model.scale):
+            problems.append(f"data.size must be a multiple of {8 * model.scale} (8 × scale) and at least 32")
+        if data.degradation not in ("bicubic", "realistic"):
+            problems.append(f"data.degradation must be 'bicubic' or 'realistic', got {data.degradation!r}")
+        if model.blocks < 1:
+            problems.append(f"model.blocks must be at least 1, got {model.blocks}")
+        if min(train.l1_weight, train.feature_weight, train.adversarial_weight) < 0:
+            problems.append("train.l1_weight, feature_weight and adversarial_weight must not be negative")
+    elif data.size not in (28, 32, 64):
         problems.append(f"data.size must be 28, 32 or 64, got {data.size}")
+    if train.lr_schedule not in ("constant", "cosine"):
+        problems.append(f"train.lr_schedule must be 'constant' or 'cosine', got {train.lr_schedule!r}")
     if data.channels not in (1, 3):
         problems.append(f"data.channels must be 1 or 3, got {data.channels}")
     if model.d_depth < 1:

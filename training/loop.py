@@ -12,7 +12,9 @@ import csv
 import logging
 import math
 import platform
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,14 +27,12 @@ from training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoin
 from training.config import Config, ConfigError
 from training.data import fetch, load_dataset
 from training.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
-from training.networks import build
+from training.networks import build, task
 from training.plot import plot_curves
 from training.sampling import generate, save_grid, seeded_inputs
 
 log = logging.getLogger("training")
 
-LOG_COLUMNS = ("step", "kimg", "seconds", "d_loss", "g_loss", "d_real", "d_fake", "penalty", "images_per_s")
-CHECK_COLUMNS = ("diversity", "class_evenness", "class_accuracy")
 COLLAPSE_DIVERSITY = 0.25  # warn when fixed-seed samples vary less than this fraction of real images,
 COLLAPSE_DROP = 0.5  # or less than this fraction of their own best so far: variety that was there and is lost
 COLLAPSE_EVENNESS = 0.75  # warn when the metric classifier sees the classes this unevenly (1 = even)
@@ -73,7 +73,15 @@ class Batches:
 
 
 class Run:
-    """One training run: networks, optimisers and the files in its run folder."""
+    """One GAN training run: networks, optimisers and the files in its run folder.
+
+    The mechanics (devices and processes, EMA, learning rates, checkpoints, resume, the log and the
+    divergence check) are shared with the enhance models' run (training/enhance.py), which overrides
+    what differs: `_setup` (data and networks), `train_step`, `_watch` and the logged numbers.
+    """
+
+    stats: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake", "penalty")  # what train_step returns
+    checks: tuple[str, ...] = ("diversity", "class_evenness", "class_accuracy")  # what _watch adds to the log
 
     def __init__(self, config: Config, resume: bool = False):
         self.config, train = config, config.train
@@ -85,33 +93,26 @@ class Run:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
 
-        self.data = load_dataset(config.data)
         if train.batch_size % self.process.world_size:
             raise ConfigError(
                 f"train.batch_size {train.batch_size} must divide among {self.process.world_size} processes"
             )
         self.batch_size = train.batch_size // self.process.world_size
-        self.batches = Batches(len(self.data), self.batch_size, train.seed, self.process.rank, self.process.world_size)
-        self.classes = tuple(self.data.classes) if config.model.conditional else ()
-        if config.model.conditional and len(self.classes) < 2:
-            raise ConfigError("model.conditional needs labelled data: an image folder with one sub-folder per class")
-        channels = self.data[0][0].shape[0]
-        G, D = build(config.model, config.data.size, channels, len(self.classes))
-        self.G_raw, self.D_raw = G.to(self.device), D.to(self.device)
+        self.run_dir = config.run_dir
+        self.classes: tuple[str, ...] = ()
+        G, D = self._setup()
+        self.G_raw = G.to(self.device)
+        self.D_raw = D.to(self.device) if D is not None else None  # None: a stage that trains no D
         self.G_ema = copy.deepcopy(self.G_raw).eval().requires_grad_(False) if train.ema_halflife_kimg else self.G_raw
         self.G = distributed.wrap(self.G_raw, self.process)
-        self.D = distributed.wrap(self.D_raw, self.process)
+        self.D = distributed.wrap(self.D_raw, self.process) if self.D_raw is not None else None
         self.opt_G = torch.optim.Adam(self.G_raw.parameters(), lr=train.lr_g, betas=train.betas)
-        self.opt_D = torch.optim.Adam(self.D_raw.parameters(), lr=train.lr_d, betas=train.betas)
+        self.opt_D = None
+        if self.D_raw is not None:
+            self.opt_D = torch.optim.Adam(self.D_raw.parameters(), lr=train.lr_d, betas=train.betas)
         self.autocast = torch.autocast(
             self.device.type, torch.bfloat16, enabled=train.mixed_precision and self.device.type == "cuda"
         )
-
-        self.run_dir = config.run_dir
-        self.grid_z, self.grid_labels = self._grid_inputs()
-        reference = fetch(self.data, torch.arange(min(len(self.data), len(self.grid_z))))[0]
-        self.real_diversity = mean_pairwise_distance(reference)
-        self.classifier = self._metric_classifier() if self.process.is_main else None  # only rank 0 watches
         self.step, self.seconds = 0, 0.0
         if resume:
             self._resume()
@@ -119,6 +120,25 @@ class Run:
             raise ConfigError(
                 f"{self.run_dir} already holds a run: continue it with --resume, or set another output.run_dir"
             )
+
+    def _setup(self) -> tuple[nn.Module, nn.Module | None]:
+        """The data, G and D, and the fixed inputs and reference numbers that _watch uses."""
+        config, train = self.config, self.config.train
+        self.data = load_dataset(config.data)
+        self.batches = Batches(len(self.data), self.batch_size, train.seed, self.process.rank, self.process.world_size)
+        self.classes = tuple(self.data.classes) if config.model.conditional else ()
+        if config.model.conditional and len(self.classes) < 2:
+            raise ConfigError("model.conditional needs labelled data: an image folder with one sub-folder per class")
+        channels = self.data[0][0].shape[0]
+        G, D = build(config.model, config.data.size, channels, len(self.classes))
+        self.grid_z, self.grid_labels = self._grid_inputs()
+        reference = fetch(self.data, torch.arange(min(len(self.data), len(self.grid_z))))[0]
+        self.real_diversity = mean_pairwise_distance(reference)
+        self.classifier = self._metric_classifier() if self.process.is_main else None  # only rank 0 watches
+        return G, D
+
+    def describe_data(self) -> str:
+        return f"{len(self.data)} images" + (f" in {len(self.classes)} classes" if self.classes else "")
 
     # -- the updates ---------------------------------------------------------------------------------
 
@@ -196,21 +216,23 @@ class Run:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._start_log()
             log.info(
-                "training %s: %d images%s, %s on %s (%d process%s), from step %d to %d",
-                config.name, len(self.data), f" in {len(self.classes)} classes" if self.classes else "",
-                config.model.family, self.device, self.process.world_size,
+                "training %s: %s, %s on %s (%d process%s), from step %d to %d",
+                config.name, self.describe_data(), config.model.family, self.device, self.process.world_size,
                 "es" if self.process.world_size > 1 else "", self.step, train.steps,
             )  # fmt: skip
-        sums = torch.zeros(6, device=self.device)
+        sums = torch.zeros(len(self.stats) + 1, device=self.device)
         interval_start, interval_step = time.perf_counter(), self.step
+        self.stop_requested = False
+        on_sigterm = self._stop_on_sigterm()
         try:
             while self.step < train.steps:
+                self._set_learning_rates()
                 sums += torch.cat([self.train_step(), torch.ones(1, device=self.device)])
                 if self.step % output.log_every == 0 or self.step == train.steps:
                     now = time.perf_counter()
                     self.seconds += now - interval_start
                     rate = (self.step - interval_step) * train.n_critic * train.batch_size / (now - interval_start)
-                    means = (sums[:5] / sums[5]).tolist()
+                    means = (sums[:-1] / sums[-1]).tolist()
                     sums.zero_()
                     interval_start, interval_step = now, self.step
                     if not all(math.isfinite(v) for v in means):
@@ -221,24 +243,56 @@ class Run:
                     self._watch()
                 if self.step % output.checkpoint_every == 0 or self.step == train.steps:
                     self._save()
+                if self.stop_requested:
+                    self.seconds += time.perf_counter() - interval_start
+                    self._save()
+                    if main:
+                        log.warning("\nstopped by SIGTERM at step %d and saved; --resume continues", self.step)
+                    return
         except KeyboardInterrupt:
             if main:
                 log.warning("\ninterrupted at step %d; continue from the last checkpoint with --resume", self.step)
             raise
         finally:
+            if on_sigterm is not None:
+                signal.signal(signal.SIGTERM, on_sigterm)
             if main:
                 self._finish_log()
         if self.process.world_size > 1:
             for name, module in (("G", self.G_raw), ("D", self.D_raw)):
-                if not distributed.replicas_identical(module):
+                if module is not None and not distributed.replicas_identical(module):
                     raise RuntimeError(f"the processes' copies of {name} differ after training (a DDP bug)")
             if main:
                 log.info("all %d processes hold identical G and D weights", self.process.world_size)
         if main:
             log.info(
-                "done: %s (evaluate it with `python -m training evaluate %s`)",
+                "done: %s (export it with `python -m export %s`)",
                 self.run_dir / CHECKPOINT_NAME, self.run_dir / CHECKPOINT_NAME,
             )  # fmt: skip
+
+    def _stop_on_sigterm(self):
+        """SIGTERM (a scheduler's time limit, `kill`) ends the run after the current step, with a checkpoint.
+
+        Single-process runs only: under DDP the processes would stop at different steps. Returns the
+        handler to restore, or None when none was installed."""
+        if self.process.world_size > 1 or threading.current_thread() is not threading.main_thread():
+            return None
+
+        def request_stop(signum, frame):
+            self.stop_requested = True
+
+        return signal.signal(signal.SIGTERM, request_stop)
+
+    def _set_learning_rates(self) -> None:
+        """A pure function of the step, so a resumed run follows the same schedule with no extra state."""
+        train = self.config.train
+        factor = 1.0
+        if train.lr_schedule == "cosine":
+            factor = 0.5 * (1 + math.cos(math.pi * min(self.step / train.steps, 1.0)))
+        for optimizer, lr in ((self.opt_G, train.lr_g), (self.opt_D, train.lr_d)):
+            if optimizer is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * factor
 
     # -- checkpoints ---------------------------------------------------------------------------------
 
@@ -256,9 +310,9 @@ class Run:
             "channels": self.G_raw.channels,
             "G": self.G_raw.state_dict(),
             "G_ema": self.G_ema.state_dict(),
-            "D": self.D_raw.state_dict(),
+            "D": self.D_raw.state_dict() if self.D_raw is not None else None,
             "opt_G": self.opt_G.state_dict(),
-            "opt_D": self.opt_D.state_dict(),
+            "opt_D": self.opt_D.state_dict() if self.opt_D is not None else None,
             "rng": rng,
             "torch": str(torch.__version__),
             "hardware": self._hardware(),
@@ -288,9 +342,10 @@ class Run:
             log.warning("resuming with changed [train] settings: %s", _differences(saved["train"], current["train"]))
         self.G_raw.load_state_dict(state["G"])
         self.G_ema.load_state_dict(state["G_ema"])
-        self.D_raw.load_state_dict(state["D"])
         self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        if self.D_raw is not None:
+            self.D_raw.load_state_dict(state["D"])
+            self.opt_D.load_state_dict(state["opt_D"])
         if self.process.world_size == 1:  # with several processes each keeps its own fresh seed
             torch.set_rng_state(state["rng"]["torch"])
             if "cuda" in state["rng"] and self.device.type == "cuda":
@@ -377,27 +432,31 @@ class Run:
         except ImportError:  # TensorBoard is optional
             pass
 
-    def _log(self, means: list[float], rate: float) -> None:
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("step", "kimg", "seconds", *self.stats, "images_per_s", *self.checks)
+
+    def _progress(self, means: list[float]) -> str:
         d_loss, g_loss, d_real, d_fake, _ = means
+        return f"D {d_loss:.3f}  G {g_loss:.3f}  D(real) {d_real:+.2f}  D(fake) {d_fake:+.2f}"
+
+    def _log(self, means: list[float], rate: float) -> None:
         train = self.config.train
         row = {
             "step": self.step,
             "kimg": f"{self.step * train.n_critic * train.batch_size / 1000:.1f}",
             "seconds": f"{self.seconds:.1f}",
-            **{k: f"{v:.5g}" for k, v in zip(LOG_COLUMNS[3:8], means, strict=True)},
+            **{k: f"{v:.5g}" for k, v in zip(self.stats, means, strict=True)},
             "images_per_s": f"{rate:.1f}",
         }
         self.rows.append(row)
         with open(self.run_dir / "log.csv", "a", newline="") as f:
-            csv.DictWriter(f, LOG_COLUMNS + CHECK_COLUMNS).writerow(row)
+            csv.DictWriter(f, self.columns).writerow(row)
         if self.tensorboard is not None:
-            for key in LOG_COLUMNS[3:]:
+            for key in (*self.stats, "images_per_s"):
                 self.tensorboard.add_scalar(key, float(row[key]), self.step)
         eta = (train.steps - self.step) * train.n_critic * train.batch_size / max(rate, 1e-9)
-        line = (
-            f"step {self.step}/{train.steps}  D {d_loss:.3f}  G {g_loss:.3f}  D(real) {d_real:+.2f}  "
-            f"D(fake) {d_fake:+.2f}  {rate:.0f} img/s  ETA {_duration(eta)}"
-        )
+        line = f"step {self.step}/{train.steps}  {self._progress(means)}  {rate:.0f} img/s  ETA {_duration(eta)}"
         if sys.stderr.isatty():
             print("\r" + line.ljust(100), end="", file=sys.stderr, flush=True)
         else:
@@ -410,7 +469,7 @@ class Run:
 
     def _write_rows(self) -> None:
         with open(self.run_dir / "log.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, LOG_COLUMNS + CHECK_COLUMNS)
+            writer = csv.DictWriter(f, self.columns)
             writer.writeheader()
             writer.writerows(self.rows)
 
@@ -449,7 +508,12 @@ def mean_pairwise_distance(images: torch.Tensor) -> float:
 
 def train(config: Config, resume: bool = False) -> Path:
     """Train (or continue) the run the config describes; returns its run folder."""
-    run = Run(config, resume)
+    if task(config.model.family) == "enhance":
+        from training.enhance import EnhanceRun
+
+        run = EnhanceRun(config, resume)
+    else:
+        run = Run(config, resume)
     try:
         run.train()
     finally:

@@ -51,3 +51,14 @@ def gradient_penalty(
     between = (mix * real + (1 - mix) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(between).sum(), between, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+
+
+def relativistic_discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """ESRGAN's relativistic average loss for D: real images should look more real than the average fake,
+    and fakes less real than the average real image (Jolicoeur-Martineau 2018)."""
+    return (F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean()) / 2
+
+
+def relativistic_generator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The same comparison reversed: G also gains from making real images look less real than its fakes."""
+    return (F.softplus(real - fake.mean()).mean() + F.softplus(-(fake - real.mean())).mean()) / 2

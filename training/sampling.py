@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from training.config import Config, from_dict
-from training.networks import FAMILIES
+from training.networks import build_generator
 
 
 def seeded_inputs(
@@ -79,11 +79,11 @@ def save_grid(images: torch.Tensor, path: Path, columns: int = 8, border: int = 
 
 
 def load_generator(state: dict) -> tuple[torch.nn.Module, Config, tuple[str, ...]]:
-    """The EMA generator of a checkpoint (what sampling, metrics and export use), in eval mode on the CPU."""
+    """The EMA generator of a checkpoint (what sampling, metrics and export use), in eval mode on the CPU.
+
+    Works for every family: enhance generators are built from the same config."""
     config = from_dict(state["config"], source="checkpoint")
     classes = tuple(state["classes"])
-    G = FAMILIES[config.model.family][0](
-        config.model.latent_size, config.data.size, state["channels"], config.model.width, len(classes)
-    )
+    G = build_generator(config.model, config.data.size, state["channels"], len(classes))
     G.load_state_dict(state["G_ema"])
     return G.eval().requires_grad_(False), config, classes

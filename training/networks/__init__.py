@@ -1,22 +1,33 @@
-"""Generator and discriminator families by name: adding a family is one new module and one line here."""
+"""Network families by name: adding a family is one new module and one line here.
+
+Each family module defines TASK ("generate": z → image, or "enhance": image → larger or cleaner
+image) and `generator(config, size, channels, num_classes)` and `discriminator(...)`.
+"""
 
 from __future__ import annotations
+
+from types import ModuleType
 
 from torch import nn
 
 from training.config import ModelConfig
-from training.networks import dcgan
+from training.networks import dcgan, rrdb, srvgg
 
-FAMILIES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
-    "dcgan": (dcgan.Generator, dcgan.Discriminator),
-}
+FAMILIES: dict[str, ModuleType] = {"dcgan": dcgan, "srvgg": srvgg, "rrdb": rrdb}
 
 
-def build(config: ModelConfig, size: int, channels: int, num_classes: int) -> tuple[nn.Module, nn.Module]:
+def task(family: str) -> str:
+    return FAMILIES[family].TASK
+
+
+def build_generator(config: ModelConfig, size: int, channels: int, num_classes: int = 0) -> nn.Module:
+    return FAMILIES[config.family].generator(config, size, channels, num_classes)
+
+
+def build(config: ModelConfig, size: int, channels: int, num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
     """G and D for images of `size`² × `channels`; `num_classes` > 0 makes both class-conditional."""
-    generator, discriminator = FAMILIES[config.family]
-    G = generator(config.latent_size, size, channels, config.width, num_classes)
-    D = discriminator(
-        size, channels, config.width, num_classes, config.spectral_norm, config.d_batch_norm, config.d_depth
+    family = FAMILIES[config.family]
+    return (
+        family.generator(config, size, channels, num_classes),
+        family.discriminator(config, size, channels, num_classes),
     )
-    return G, D

@@ -16,6 +16,10 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from training.config import ModelConfig
+
+TASK = "generate"
+
 
 def stages(size: int) -> tuple[int, int]:
     """(first feature-map side, number of ×2 stages) for a supported image size."""
@@ -121,3 +125,13 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+def generator(config: ModelConfig, size: int, channels: int, num_classes: int) -> Generator:
+    return Generator(config.latent_size, size, channels, config.width, num_classes)
+
+
+def discriminator(config: ModelConfig, size: int, channels: int, num_classes: int) -> Discriminator:
+    return Discriminator(
+        size, channels, config.width, num_classes, config.spectral_norm, config.d_batch_norm, config.d_depth
+    )

@@ -1,0 +1,172 @@
+"""Training enhance models (super-resolution and restoration): the GAN loop's run, with photo pairs.
+
+The loop, EMA, checkpoints, resume, logs and DDP are `training.loop.Run`'s; this run supplies the
+data (random crops of photos, degraded on the fly on the training device), the losses and what is
+watched: PSNR-Y on fixed validation crops against the plain-resize (or untouched-input) baseline,
+and a grid of input | result | target.
+
+Two stages, as in ESRGAN: a PSNR-oriented one (L1 only; no discriminator is built) and a GAN stage
+that starts from its result (`train.init_from`) and adds feature matching in the discriminator's
+feature maps and the relativistic average adversarial loss, each with its own weight.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.checkpoint import load_checkpoint
+from training.config import Config, ConfigError
+from training.degradation import bicubic_downscale, realistic_degradation
+from training.image_metrics import psnr_y
+from training.loop import Run
+from training.losses import relativistic_discriminator_loss, relativistic_generator_loss
+from training.networks import build
+from training.photos import PhotoCrops, split_photos, validation_crops
+from training.plot import plot_curves
+from training.sampling import save_grid
+
+log = logging.getLogger("training")
+
+VALIDATION_CROP = 192  # high-resolution pixels; a multiple of 2, 3 and 4 (and of 8 for the U-Net D)
+GRID_CROPS = 4  # validation crops shown in each grid
+
+
+class EnhanceRun(Run):
+    stats = ("l1", "feature", "adversarial", "d_loss")
+    checks = ("psnr_y", "baseline_psnr_y")
+
+    def __init__(self, config: Config, resume: bool = False):
+        super().__init__(config, resume)
+        if config.train.init_from and self.step == 0:
+            self._start_from(config.train.init_from)
+
+    def _setup(self) -> tuple[nn.Module, nn.Module | None]:
+        data, model, train = self.config.data, self.config.model, self.config.train
+        self.scale = model.scale
+        training, validation = split_photos(data.path)
+        self.photos = PhotoCrops(training, data.size, data.flip)
+        if validation:
+            self.targets = validation_crops(validation, VALIDATION_CROP).float() / 255
+        else:  # a user's folder without val/: watch fixed training crops instead
+            log.warning("no validation photos (put some into a val/ sub-folder): PSNR is measured on training crops")
+            self.targets = self.photos.sample(8, torch.Generator().manual_seed(0)).float() / 255
+        self.inputs = self._degrade(self.targets, torch.Generator().manual_seed(0))
+        self.baseline = self.inputs if self.scale == 1 else _bicubic_upscale(self.inputs, self.scale)
+        self.baseline_psnr = float(psnr_y(self.baseline, self.targets, self.scale).mean())
+        G, D = build(model, data.size, 3)
+        uses_D = train.feature_weight > 0 or train.adversarial_weight > 0
+        return G, (D if uses_D else None)
+
+    def describe_data(self) -> str:
+        return (
+            f"{len(self.photos)} photo sizes ({self.photos.pixels / 1e6:.0f} megapixels), "
+            f"{self.config.data.degradation} inputs at 1/{self.scale}"
+        )
+
+    def _start_from(self, path: str) -> None:
+        """The GAN stage begins where the PSNR stage ended: its EMA weights, fresh optimisers."""
+        state = load_checkpoint(path)
+        mine, theirs = self.config.to_dict()["model"], state["config"]["model"]
+        keys = ("family", "width", "blocks", "scale")
+        if any(mine[k] != theirs[k] for k in keys):
+            raise ConfigError(
+                f"train.init_from {path}: its generator ({', '.join(f'{k} {theirs[k]}' for k in keys)}) "
+                f"differs from this run's ({', '.join(f'{k} {mine[k]}' for k in keys)})"
+            )
+        for module in {id(m): m for m in (self.G_raw, self.G_ema)}.values():
+            module.load_state_dict(state["G_ema"])
+        if self.process.is_main:
+            log.info("starting from the generator of %s (step %d)", path, state["step"])
+
+    def _degrade(self, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.config.data.degradation == "bicubic":
+            return bicubic_downscale(targets, self.scale)
+        return realistic_degradation(targets, self.scale, generator)
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(targets, inputs) for this step: a pure function of seed, step and rank, as resuming needs."""
+        seed = (self.config.train.seed * 1_000_003 + self.step) * self.process.world_size + self.process.rank
+        crops = self.photos.sample(self.batch_size, torch.Generator().manual_seed(seed))
+        targets = crops.to(self.device, non_blocking=True).float() / 255
+        generator = torch.Generator(self.device).manual_seed(seed)
+        return targets, self._degrade(targets, generator)
+
+    def train_step(self) -> torch.Tensor:
+        """One G update (and one D update in the GAN stage); returns [L1, feature, adversarial, D loss]."""
+        train = self.config.train
+        targets, inputs = self._batch()
+        zero = torch.zeros((), device=self.device)
+        with self.autocast:
+            results = self.G(inputs).float()
+        l1 = F.l1_loss(results, targets)
+        feature, adversarial, d_loss = zero, zero, zero
+        loss = train.l1_weight * l1
+        if self.D is not None:
+            self.D_raw.requires_grad_(False)  # D judges here, it is not trained: no gradients, no DDP sync
+            with self.autocast:
+                fake_logits, fake_maps = self.D_raw.features(results)
+                with torch.no_grad():
+                    real_logits, real_maps = self.D_raw.features(targets)
+            feature = sum(F.l1_loss(f.float(), r.float()) for f, r in zip(fake_maps, real_maps, strict=True))
+            feature = feature / len(fake_maps)
+            adversarial = relativistic_generator_loss(real_logits.float(), fake_logits.float())
+            loss = loss + train.feature_weight * feature + train.adversarial_weight * adversarial
+            self.D_raw.requires_grad_(True)
+        self.opt_G.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_G.step()
+        if self.D is not None:
+            with self.autocast:
+                d_loss = relativistic_discriminator_loss(self.D(targets).float(), self.D(results.detach()).float())
+            self.opt_D.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_D.step()
+        self.update_ema()
+        self.step += 1
+        return torch.stack([l1, feature, adversarial, d_loss]).detach()
+
+    def _progress(self, means: list[float]) -> str:
+        l1, feature, adversarial, d_loss = means
+        gan = f"  feature {feature:.4f}  G adv {adversarial:.3f}  D {d_loss:.3f}" if self.D is not None else ""
+        return f"L1 {l1:.4f}{gan}"
+
+    @torch.no_grad()
+    def _watch(self) -> None:
+        """PSNR-Y of the EMA generator on the validation crops, and a grid of input | result | target."""
+        self.G_ema.eval()
+        results = torch.cat([
+            self.G_ema(self.inputs[i : i + 4].to(self.device)).float().clamp(0, 1).cpu()
+            for i in range(0, len(self.inputs), 4)
+        ])  # fmt: skip
+        psnr = float(psnr_y(results, self.targets, self.scale).mean())
+        log.info(
+            "\nstep %d: validation PSNR-Y %.2f dB (%s %.2f dB)",
+            self.step, psnr, "input" if self.scale == 1 else "bicubic", self.baseline_psnr,
+        )  # fmt: skip
+        shown = torch.stack([self.baseline[:GRID_CROPS], results[:GRID_CROPS], self.targets[:GRID_CROPS]], 1)
+        save_grid(shown.flatten(0, 1) * 2 - 1, self.run_dir / "samples" / f"step-{self.step:06d}.png", columns=3)
+        self._rewrite_last_row({"psnr_y": psnr, "baseline_psnr_y": self.baseline_psnr})
+        self._plot()
+
+    def _plot(self) -> None:
+        if len(self.rows) < 2:
+            return
+        steps = [float(r["step"]) for r in self.rows]
+
+        def series(key: str) -> list[float]:
+            return [float(r[key]) if r.get(key) else math.nan for r in self.rows]
+
+        curves = {"L1 loss": series("l1"), "validation PSNR-Y (dB)": series("psnr_y")}
+        if self.D is not None:
+            curves |= {"G adversarial loss": series("adversarial"), "D loss": series("d_loss")}
+        plot_curves(steps, curves, self.run_dir / "losses.png")
+
+
+def _bicubic_upscale(images: torch.Tensor, scale: int) -> torch.Tensor:
+    """What a plain bicubic resize gives: the baseline a model has to beat."""
+    return F.interpolate(images, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)

@@ -1,0 +1,139 @@
+"""High-resolution photos for the enhance models: Debian's photographic wallpapers or the user's folder.
+
+Photos are held in memory as 8-bit arrays at several reduced sizes. Reducing by 2× or more with an
+antialiased filter removes the JPEG artefacts and sensor noise of the originals, so the targets are
+clean; the smaller copies add coarser textures (the same idea as DF2K's "multiscale" set). Training
+crops are cut at random from these; validation photos are never trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from training.data import IMAGE_SUFFIXES, DataError
+
+log = logging.getLogger("training")
+
+MATE_NATURE = Path("/usr/share/backgrounds/mate/nature")  # Debian's mate-backgrounds
+PLASMA_WALLPAPERS = Path("/usr/share/wallpapers")  # Debian's plasma-workspace-wallpapers
+# The plasma wallpapers that are photographs (the others are drawings and renders).
+PLASMA_PHOTOS = (
+    "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite",
+    "OneStandsOut", "Path", "summer_1am",
+)  # fmt: skip
+# Kept aside for validation and the benchmarks: a close-up, a landscape, a detailed scene, and cups.
+VALIDATION_PHOTOS = ("LadyBird", "Storm", "EveningGlow", "ColorfulCups")
+HR_DOWNSCALES = (2, 3, 4)  # each photo is used at 1/2, 1/3 and 1/4 of its size
+
+
+def debian_photos() -> list[Path]:
+    """The photographs of mate-backgrounds (nature/) and plasma-workspace-wallpapers, largest version each."""
+    if not MATE_NATURE.is_dir() or not PLASMA_WALLPAPERS.is_dir():
+        raise DataError(
+            "Debian's photos are not installed: `apt-get install mate-backgrounds plasma-workspace-wallpapers`, "
+            "or pass --data with a folder of your own photos"
+        )
+    photos = sorted(p for p in MATE_NATURE.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    for name in PLASMA_PHOTOS:
+        versions = list((PLASMA_WALLPAPERS / name / "contents" / "images").glob("*.*"))
+        if versions:
+            photos.append(max(versions, key=lambda p: _pixels_in_name(p)))
+    return photos
+
+
+def _pixels_in_name(path: Path) -> int:
+    width, _, height = path.stem.partition("x")
+    return int(width) * int(height) if width.isdigit() and height.isdigit() else 0
+
+
+def photo_name(path: Path) -> str:
+    """ "LadyBird" for mate's LadyBird.jpg, "Path" for plasma's Path/contents/images/2560x1600.jpg."""
+    return path.parents[2].name if path.parent.name == "images" and path.parent.parent.name == "contents" else path.stem
+
+
+def split_photos(root: str) -> tuple[list[Path], list[Path]]:
+    """(training, validation) photos. Debian's by the fixed list above; a folder's own `val/` sub-folder
+    holds its validation photos (without one, the folder has none)."""
+    if not root:
+        photos = debian_photos()
+        validation = [p for p in photos if photo_name(p) in VALIDATION_PHOTOS]
+        return [p for p in photos if p not in validation], validation
+    folder = Path(root)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    validation = [p for p in files if "val" in p.relative_to(folder).parts[:-1]]
+    training = [p for p in files if p not in validation]
+    if not training:
+        raise DataError(f"{folder}: no photos to train on ({', '.join(sorted(IMAGE_SUFFIXES))} files)")
+    return training, validation
+
+
+def load_rgb(path: Path, downscale: int = 1) -> np.ndarray:
+    """An (H, W, 3) uint8 photo, reduced by an integer factor with Pillow's antialiased bicubic filter."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise DataError(f"{path}: cannot read this image ({e})") from None
+    if downscale > 1:
+        im = im.resize((im.width // downscale, im.height // downscale), Image.Resampling.BICUBIC)
+    return np.asarray(im)
+
+
+class PhotoCrops:
+    """Random square crops of the training photos, each photo at every size of HR_DOWNSCALES."""
+
+    def __init__(self, photos: list[Path], size: int, flip: bool = True):
+        self.size, self.flip = size, flip
+        self.images = []
+        for path in photos:
+            for downscale in HR_DOWNSCALES:
+                image = load_rgb(path, downscale)
+                if min(image.shape[:2]) >= size:
+                    self.images.append(image)
+        if not self.images:
+            raise DataError(f"no training photo is at least {size * HR_DOWNSCALES[0]} pixels on its shorter side")
+        areas = torch.tensor([float(im.shape[0] * im.shape[1]) for im in self.images])
+        self.weights = areas / areas.sum()  # every pixel equally likely to be in a crop
+        self.pixels = int(areas.sum())
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def sample(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """(count, 3, size, size) uint8 crops; a CPU generator decides photo, place, flip and rotation."""
+        chosen = torch.multinomial(self.weights, count, replacement=True, generator=generator).tolist()
+        crops = []
+        for index in chosen:
+            image = self.images[index]
+            top = int(torch.randint(image.shape[0] - self.size + 1, (), generator=generator))
+            left = int(torch.randint(image.shape[1] - self.size + 1, (), generator=generator))
+            crop = image[top : top + self.size, left : left + self.size]
+            if self.flip:
+                flip, turns = torch.randint(2, (), generator=generator), torch.randint(4, (), generator=generator)
+                crop = np.rot90(crop[:, ::-1] if flip else crop, int(turns))
+            crops.append(np.ascontiguousarray(crop))
+        return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
+
+
+def validation_crops(photos: list[Path], size: int, per_photo: int = 2) -> torch.Tensor:
+    """Fixed (N, 3, size, size) uint8 crops of the validation photos at half size: the same every time."""
+    crops = []
+    for path in photos:
+        image = load_rgb(path, HR_DOWNSCALES[0])
+        height, width = image.shape[:2]
+        if min(height, width) < size:
+            continue
+        for i in range(per_photo):
+            left = (width - size) * (i + 1) // (per_photo + 1)
+            top = (height - size) // 2
+            crops.append(image[top : top + size, left : left + size])
+    if not crops:
+        raise DataError(f"no validation photo is at least {size * HR_DOWNSCALES[0]} pixels on its shorter side")
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
