@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         result = export_generator(
             state, output, name, args.title, args.description, args.license, report.get("generated"), args.fp16
         )
-        write_card(result.document, output.with_suffix(".md"), report.get("real_floor"))
+        write_card(result.document, output.with_suffix(".md"), report.get("real_floor") or report.get("baselines"))
         write_index(output.parent)
     except (CheckpointError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)

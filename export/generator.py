@@ -17,11 +17,15 @@ import onnxruntime
 import torch
 
 from training.checkpoint import CheckpointError
+from training.networks import task
 from training.sampling import load_generator
 
 FP32_TOLERANCE = 1e-4  # max |PyTorch − onnxruntime| on images in [-1, 1]
 FP16_TOLERANCE = 1e-2  # on [-1, 1]: 1.3/255 of a pixel; fp16 keeps about three decimal digits
 VERIFY_BATCHES = (1, 3, 8)
+VERIFY_IMAGE_SIZES = ((1, 37, 53), (2, 64, 48), (3, 24, 24))  # (batch, height, width): odd sizes too
+MAX_TILE_PADDING = 32  # input pixels; past this a deep network's far context changes a tile by < 1/255
+DEBIAN_PHOTOS = "Debian's photos: mate-backgrounds (nature/) and the photographic plasma-workspace-wallpapers"
 
 
 class ExportError(Exception):
@@ -54,11 +58,17 @@ def export_generator(
     if "config" not in state or "G_ema" not in state:
         raise CheckpointError("this checkpoint has no training config or EMA generator: it was not written by gimp-gan")
     G, config, classes = load_generator(state)
-    z = torch.randn(2, G.latent_size)
-    args = (z, torch.zeros(2, dtype=torch.int64)) if classes else (z,)
-    dynamic = {"z": {0: "batch"}, "labels": {0: "batch"}} if classes else {"z": {0: "batch"}}
+    enhance = task(config.model.family) == "enhance"
+    if enhance:
+        args, input_names, output_name = (torch.rand(1, G.channels, 40, 48),), ["image"], "result"
+        dynamic = {"x": {0: "batch", 2: "height", 3: "width"}}
+    else:
+        z = torch.randn(2, G.latent_size)
+        args = (z, torch.zeros(2, dtype=torch.int64)) if classes else (z,)
+        input_names, output_name = ["z", "label"][: len(args)], "image"
+        dynamic = {"z": {0: "batch"}, "labels": {0: "batch"}} if classes else {"z": {0: "batch"}}
     program = torch.onnx.export(
-        G, args, input_names=["z", "label"][: len(args)], output_names=["image"],
+        G, args, input_names=input_names, output_names=[output_name],
         dynamic_shapes=dynamic, dynamo=True, external_data=False,
     )  # fmt: skip
     model = program.model_proto
@@ -66,12 +76,15 @@ def export_generator(
         from onnxconverter_common import float16
 
         model = float16.convert_float_to_float16(model, keep_io_types=True)
-    document = _document(state, config, classes, G, name, title, description, license, metrics)
+    make_document = _enhance_document if enhance else _generate_document
+    document = make_document(state, config, classes, G, name, title, description, license, metrics)
     document["provenance"]["opset"] = model.opset_import[0].version
     onnx.helper.set_model_props(model, {"gimp_gan": json.dumps(document)})
     model.producer_name, model.doc_string = "gimp-gan export", document["description"]
     onnx.checker.check_model(model)
-    max_error = verify(model.SerializeToString(), G, len(classes))
+    max_error = (
+        verify_enhance(model.SerializeToString(), G) if enhance else verify(model.SerializeToString(), G, len(classes))
+    )
     tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
     if max_error > tolerance:
         raise ExportError(f"the ONNX graph differs from PyTorch by {max_error:.2e} (limit {tolerance:.0e})")
@@ -101,10 +114,29 @@ def verify(model_bytes: bytes, G: torch.nn.Module, num_classes: int) -> float:
     return worst
 
 
-def _document(state, config, classes, G, name, title, description, license, metrics) -> dict:
-    """The model-format-1 metadata, from the checkpoint alone."""
-    kind = "class-conditional DCGAN" if classes else "DCGAN"
-    data = "Fashion-MNIST (Zalando, MIT licence)" if config.data.dataset == "fashion-mnist" else config.data.path
+def verify_enhance(model_bytes: bytes, G: torch.nn.Module) -> float:
+    """Largest |PyTorch − onnxruntime| over random images of several batch sizes, heights and widths."""
+    session = onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    generator = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for n, height, width in VERIFY_IMAGE_SIZES:
+        image = torch.rand(n, G.channels, height, width, generator=generator)
+        with torch.no_grad():
+            expected = G(image).numpy()
+        (actual,) = session.run(["result"], {"image": image.numpy()})
+        if actual.shape != expected.shape:
+            raise ExportError(f"input {tuple(image.shape)}: ONNX output shape {actual.shape}, PyTorch {expected.shape}")
+        worst = max(worst, float(np.abs(actual - expected).max()))
+    return worst
+
+
+def _provenance(state: dict, config, metrics: dict | None) -> dict:
+    if config.data.dataset == "fashion-mnist":
+        data = "Fashion-MNIST (Zalando, MIT licence)"
+    elif config.data.dataset == "photos" and config.data.path in ("", ".photos"):
+        data = DEBIAN_PHOTOS
+    else:
+        data = config.data.path
     provenance = {
         "data": data,
         "steps": state["step"],
@@ -116,6 +148,14 @@ def _document(state, config, classes, G, name, title, description, license, metr
     }
     if metrics:
         provenance["metrics"] = metrics
+    return provenance
+
+
+def _generate_document(state, config, classes, G, name, title, description, license, metrics) -> dict:
+    """The model-format-1 metadata of a generator, from the checkpoint alone."""
+    kind = "class-conditional DCGAN" if classes else "DCGAN"
+    provenance = _provenance(state, config, metrics)
+    data = provenance["data"]
     document = {
         "format_version": 1,
         "task": "generate",
@@ -144,6 +184,32 @@ def _document(state, config, classes, G, name, title, description, license, metr
     return document
 
 
+def _enhance_document(state, config, classes, G, name, title, description, license, metrics) -> dict:
+    """The model-format-1 metadata of an enhance model: pixels in [0, 1] in and out, any size."""
+    scale = config.model.scale
+    if not description:
+        what = f"Upscales photos ×{scale}" if scale > 1 else "Cleans up photos (noise, JPEG artefacts, blur)"
+        how = "faithfully (PSNR-oriented)" if not config.train.adversarial_weight else "with sharper, GAN-made texture"
+        description = f"{what}, {how}; trained on {config.data.degradation} inputs."
+    image = {"role": "image", "dtype": "float32", "layout": "NCHW", "channels": G.channels, "range": [0.0, 1.0]}
+    return {
+        "format_version": 1,
+        "task": "enhance",
+        "name": name,
+        "title": title
+        or (f"Enhance ×{scale}" if scale > 1 else "Restore")
+        + ("" if not config.train.adversarial_weight else " (detail)"),
+        "description": description,
+        "license": license,
+        "provenance": _provenance(state, config, metrics),
+        "inputs": [{"name": "image", **image}],
+        "outputs": [{"name": "result", **image}],
+        "scale": scale,
+        "size_multiple": 1,
+        "tile_padding": min(G.receptive_radius, MAX_TILE_PADDING),
+    }
+
+
 def write_index(folder: Path) -> Path:
     """README.md of a model folder: one line per model, from the metadata inside each file."""
     rows = ["# Models", "", "Written by `python -m export`; each model's card is NAME.md.", "",
@@ -153,7 +219,7 @@ def write_index(folder: Path) -> Path:
         if "gimp_gan" not in props:
             continue
         doc = json.loads(props["gimp_gan"])
-        size = "×".join(map(str, doc.get("output_size", []))) or "any"
+        size = "×".join(map(str, doc.get("output_size", []))) or f"any (output ×{doc.get('scale', 1)})"
         card = f"[{path.stem}.md]({path.stem}.md)" if path.with_suffix(".md").exists() else "–"
         rows.append(f"| `{doc['name']}` | {doc['task']} | {doc['description']} | {size} | {card} |")
     index = Path(folder) / "README.md"
@@ -163,6 +229,9 @@ def write_index(folder: Path) -> Path:
 
 def write_card(document: dict, path: Path, floor: dict | None = None) -> None:
     """A Markdown model card beside the model, from its metadata: what a user needs to judge it."""
+    if document["task"] == "enhance":
+        Path(path).write_text(_enhance_card(document, floor or {}))
+        return
     provenance, size = document["provenance"], document["output_size"]
     metrics = provenance.get("metrics", {})
     lines = [
@@ -209,3 +278,65 @@ def write_card(document: dict, path: Path, floor: dict | None = None) -> None:
         "",
     ]
     Path(path).write_text("\n".join(lines))
+
+
+def _enhance_card(document: dict, baselines: dict) -> str:
+    """The card of an enhance model; `baselines` holds the resize (or damaged-input) scores of `evaluate`."""
+    provenance, scale = document["provenance"], document["scale"]
+    config, metrics = provenance["config"], provenance.get("metrics", {})
+    train, model = config["train"], config["model"]
+    stage = (
+        f"GAN stage: L1 × {train['l1_weight']}, feature matching in the U-Net discriminator × "
+        f"{train['feature_weight']}, relativistic average adversarial loss × {train['adversarial_weight']}, "
+        f"starting from `{train['init_from']}`"
+        if train["adversarial_weight"] or train["feature_weight"]
+        else "PSNR-oriented: L1 loss only"
+    )
+    lines = [
+        f"# {document['title']} (`{document['name']}`)",
+        "",
+        document["description"],
+        "",
+        "## Use",
+        "",
+        f"`python -m gimp_gan_plugin enhance photo.png -o result.png --model {document['name']}`: any size (tiles),",
+        f"the result is exactly {scale} × the input's size; grey, alpha and 16-bit images are kept as they are.",
+        "",
+        "## Training",
+        "",
+        f"- Data: {provenance['data']}; {config['data']['size']}-pixel crops of each photo at 1/2, 1/3 and 1/4 of",
+        f"  its size, inputs made by {config['data']['degradation']} degradation (training/degradation.py)",
+        f"- Network: {model['family']}, width {model['width']}, {model['blocks']} blocks, ×{scale}",
+        f"- {stage}; {provenance['steps']} steps of {train['batch_size']} crops, Adam {train['lr_g']:g}"
+        f" ({train['lr_schedule']}), EMA half-life {train['ema_halflife_kimg']}k crops",
+        f"- {provenance['training_time']} on {provenance['hardware']}",
+        f"- Code: {provenance['code']} (`python -m training train --config training/configs/{config['name']}.toml`,"
+        " then `python -m export`); the full config is in the model's metadata",
+        "",
+    ]
+    if metrics:
+        methods = [("this model", metrics)] + [
+            (method, {"psnr_y": baselines[f"{method}_psnr_y"], "ssim_y": baselines[f"{method}_ssim_y"]})
+            for method in ("input", "bicubic", "lanczos")
+            if f"{method}_psnr_y" in baselines
+        ]
+        lines += [
+            "## Quality",
+            "",
+            "Measured by `python -m training evaluate` on the validation photos (never trained on), at half size,",
+            ("damaged by the same degradation with a fixed seed:" if scale == 1 else f"downscaled ×{scale} (bicubic):"),
+            f"PSNR and SSIM of the luma (Y), {scale} border pixels left out, as the super-resolution literature does.",
+            "",
+            "| | PSNR-Y (dB) | SSIM-Y |",
+            "|---|---|---|",
+            *(f"| {method} | {values['psnr_y']:.2f} | {values['ssim_y']:.4f} |" for method, values in methods),
+            "",
+        ]
+    lines += [
+        "## Licence and limits",
+        "",
+        f"Weights: {document['license']} (trained on photos licensed GPL-2+). A small network trained briefly on",
+        "a CPU with a couple of dozen photos: it beats plain resizing, not the large published models.",
+        "",
+    ]
+    return "\n".join(lines)

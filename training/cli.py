@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = commands.add_parser("evaluate", help="measure a checkpoint's samples against the test images")
     evaluate.add_argument("checkpoint", type=Path, help="checkpoint file or run folder")
     evaluate.add_argument("--samples", type=int, default=10_000, help="generated images to measure (default 10000)")
-    evaluate.add_argument("--data", type=Path, help="Fashion-MNIST folder (default: Debian's)")
+    evaluate.add_argument("--data", type=Path, help="Fashion-MNIST or photo folder (default: the run's)")
     evaluate.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
 
     sample = commands.add_parser("sample", help="images from a checkpoint for the given seeds")
@@ -73,15 +73,35 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.evaluation import evaluate_checkpoint
 
     report = evaluate_checkpoint(load_checkpoint(args.checkpoint), args.samples, args.data)
+    if "baselines" in report:  # an enhance model
+        print(
+            f"{len(report['photos'])} validation photos ({', '.join(report['photos'])}), {report['degradation']} inputs"
+        )
+        print(f"{'method':<10}  {'PSNR-Y dB':>9}  {'SSIM-Y':>7}")
+        rows = {"model": report["generated"]} | {
+            method: {
+                "psnr_y": report["baselines"][f"{method}_psnr_y"],
+                "ssim_y": report["baselines"][f"{method}_ssim_y"],
+            }
+            for method in ("input", "bicubic", "lanczos")
+            if f"{method}_psnr_y" in report["baselines"]
+        }
+        for method, values in rows.items():
+            print(f"{method:<10}  {values['psnr_y']:>9.2f}  {values['ssim_y']:>7.4f}")
+    else:
+        _print_generator_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _print_generator_report(report: dict) -> None:
     labels = {f"class_accuracy_{i}": f"  {name}" for i, name in enumerate(report["classes"])}
     print(f"{'metric':<20}  {'generated':>10}  {'real floor':>10}")
     for key, value in report["generated"].items():
         floor = report["real_floor"][key]
         print(f"{labels.get(key, key):<20}  {value:>10.4f}  {floor:>10.4f}")
     print(f"(classifier test accuracy {report['classifier']['test_accuracy']:.4f}; {report['samples']} samples)")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0
 
 
 def run_sample(args: argparse.Namespace) -> int:

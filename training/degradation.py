@@ -4,7 +4,8 @@ Two kinds, matching the two kinds of model:
 - `bicubic_downscale`: the classic super-resolution input, an antialiased bicubic downscale rounded to
   8 bits. It is what standard SR benchmarks feed, so the faithful (PSNR) models train on exactly it.
   torch's antialiased bicubic uses Pillow's kernel (a = -0.5, widened by the scale), so training
-  inputs equal what a user gets from Pillow or GIMP's downscale (a test checks it against Pillow).
+  inputs match Pillow's downscale to within a level on 99% of pixels (Pillow rounds between its two
+  passes; a test checks it).
 - `realistic_degradation`: Real-ESRGAN's "high-order" model of real damage (Wang et al. 2021): blur,
   resize, noise and JPEG, applied in two rounds with random strengths, then a final resize and JPEG.
   A model trained on it cleans photos that went through cameras, messengers and re-saves.

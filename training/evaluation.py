@@ -1,19 +1,29 @@
 """Evaluate a checkpoint: the same metrics, measured the same way, for every model and for real data.
 
-Generated images and real training images both go through `metrics.measure` against the test
-split, so the real-train row is the floor a perfect generator could reach with this many samples.
+Generators: generated images and real training images both go through `metrics.measure` against the
+test split, so the real-train row is the floor a perfect generator could reach with this many samples.
+Enhance models: PSNR-Y and SSIM-Y on the whole validation photos, next to what plain resizing (or, for
+restoration, the damaged input itself) scores; the benchmarks measure the exported models the same way.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from training.classifier import load_classifier
 from training.data import DataError, FashionMNIST
+from training.degradation import bicubic_downscale, realistic_degradation
+from training.image_metrics import psnr_y, ssim_y
 from training.metrics import measure
+from training.networks import task
+from training.photos import HR_DOWNSCALES, load_rgb, photo_name, split_photos
 from training.sampling import generate, load_generator, seeded_inputs
+
+BASELINES = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
 
 
 def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | None = None) -> dict:
@@ -23,6 +33,8 @@ def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | No
     conditional generator that matched the data exactly would score.
     """
     G, config, classes = load_generator(state)
+    if task(config.model.family) == "enhance":
+        return evaluate_enhance(G, config.model.scale, config.data.degradation, str(data_root or config.data.path))
     if config.data.dataset != "fashion-mnist":
         raise DataError(
             "metrics are measured in the features of the Fashion-MNIST classifier, so only Fashion-MNIST runs "
@@ -43,4 +55,59 @@ def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | No
         "classifier": info,
         "generated": measure(classifier, test.images, generated, requested),
         "real_floor": measure(classifier, test.images, train.images[chosen], train.labels[chosen] if classes else None),
+    }
+
+
+def validation_pairs(data_path: str, scale: int, degradation: str) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(photo name, input, target) for each validation photo, as (1, 3, H, W) tensors in [0, 1].
+
+    The target is the photo at the half size that training crops come from (cropped to a multiple of
+    the scale); the input is its bicubic downscale, or for restoration its realistic degradation
+    with a fixed seed per photo."""
+    pairs = []
+    for i, path in enumerate(split_photos(data_path)[1]):
+        image = load_rgb(path, HR_DOWNSCALES[0])
+        height, width = image.shape[0] // scale * scale, image.shape[1] // scale * scale
+        target = torch.from_numpy(image[:height, :width].copy()).permute(2, 0, 1)[None].float() / 255
+        if degradation == "bicubic":
+            degraded = bicubic_downscale(target, scale)
+        else:
+            degraded = realistic_degradation(target, scale, torch.Generator().manual_seed(i))
+        pairs.append((photo_name(path), degraded, target))
+    if not pairs:
+        raise DataError(f"no validation photos in {data_path or 'the Debian photos'} (a val/ sub-folder holds them)")
+    return pairs
+
+
+def resize_baseline(image: torch.Tensor, scale: int, filter: Image.Resampling) -> torch.Tensor:
+    """What resizing in an image editor gives: Pillow's 8-bit resize (GIMP's cubic and Lanczos are alike)."""
+    pixels = (image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    resized = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), filter)
+    return torch.from_numpy(np.asarray(resized).copy()).permute(2, 0, 1)[None].float() / 255
+
+
+@torch.no_grad()
+def evaluate_enhance(G: torch.nn.Module, scale: int, degradation: str, data_path: str) -> dict:
+    """Mean PSNR-Y / SSIM-Y (border = scale) of the model and of the baselines over the validation photos."""
+    results: dict[str, list[float]] = {}
+
+    def add(method: str, result: torch.Tensor, target: torch.Tensor) -> None:
+        results.setdefault(f"{method}_psnr_y", []).append(float(psnr_y(result, target, scale)))
+        results.setdefault(f"{method}_ssim_y", []).append(float(ssim_y(result, target, scale)))
+
+    pairs = validation_pairs(data_path, scale, degradation)
+    for _, degraded, target in pairs:
+        add("model", G(degraded).clamp(0, 1), target)
+        if scale == 1:
+            add("input", degraded, target)
+        else:
+            for method, filter in BASELINES.items():
+                add(method, resize_baseline(degraded, scale, filter), target)
+    means = {key: float(np.mean(values)) for key, values in results.items()}
+    return {
+        "photos": [name for name, _, _ in pairs],
+        "degradation": degradation,
+        "scale": scale,
+        "generated": {k.removeprefix("model_"): v for k, v in means.items() if k.startswith("model_")},
+        "baselines": {k: v for k, v in means.items() if not k.startswith("model_")},
     }

@@ -3,7 +3,7 @@
 Dense blocks reuse every earlier feature map inside a block, and residual scaling (×0.2) keeps a deep
 stack stable without batch norm. More quality per parameter than plain convolutions, at more
 memory traffic per FLOP; `model.blocks` and `model.width` trade quality against speed. Like the
-compact generator, it adds its output to a bilinear upsample of the input, and upsamples by
+compact generator, it adds its output to a bicubic upsample of the input (starting from zero), and upsamples by
 nearest-neighbour ×2 steps followed by convolutions (ESRGAN's choice, free of checkerboard artefacts).
 """
 
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ModelConfig
-from training.networks.srvgg import upsample
+from training.networks.srvgg import upsample, zero_init
 from training.networks.unet_discriminator import UNetDiscriminator
 
 TASK = "enhance"
@@ -58,7 +58,9 @@ class Generator(nn.Module):
         self.body_end = nn.Conv2d(width, width, 3, padding=1)
         self.ups = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(int(math.log2(scale))))
         self.tail = nn.Sequential(
-            nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(width, channels, 3, padding=1)
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.LeakyReLU(0.2),
+            zero_init(nn.Conv2d(width, channels, 3, padding=1)),
         )
         self.act = nn.LeakyReLU(0.2)
         self.receptive_radius = 2 + blocks * 15 + len(self.ups) + 2  # 3×3 convs; beyond ~32 the effect is tiny
