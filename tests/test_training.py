@@ -228,6 +228,22 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path, da
     assert steps == list(range(2, step + 5, 2))  # the curve continues: no gap, no repeated steps
 
 
+def test_sigterm_stops_after_the_current_step_with_a_checkpoint(tmp_path, data, monkeypatch):
+    original = loop.Run.train_step
+
+    def step_then_terminate(self):
+        stats = original(self)
+        if self.step == 3:  # between checkpoints (every 2 steps in tiny)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return stats
+
+    monkeypatch.setattr(loop.Run, "train_step", step_then_terminate)
+    before = signal.getsignal(signal.SIGTERM)
+    loop.train(tiny(tmp_path, data, steps=10))
+    assert load_checkpoint(tmp_path / "run")["step"] == 3
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the caller's again
+
+
 def test_a_fresh_run_will_not_overwrite_an_existing_one(tmp_path, data):
     loop.train(tiny(tmp_path, data, steps=2))
     with pytest.raises(ConfigError, match="--resume"):
