@@ -7,7 +7,8 @@
   metrics as `python -m training evaluate`.
 - speed: megapixels of input per second for one 256×256 input, onnxruntime vs PyTorch eager running
   the same architecture (rebuilt from the config in the model's metadata: speed does not depend on
-  the weights' values), the same number of threads; median of 5 runs after 2 warm-ups.
+  the weights' values), the same number of threads; median of 15 runs after 3 warm-ups, the two
+  interleaved.
 - memory: peak resident memory of a fresh process that upscales a 2000×1500 (3-megapixel) photo ×4
   by tiles through the engine, to a 48-megapixel result.
 
@@ -20,17 +21,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 import torch
-from PIL import Image
 
 from gimp_gan_plugin import Engine
 from gimp_gan_plugin.modelformat import read_model_info
@@ -75,15 +75,16 @@ def quality(engine: Engine) -> None:
             print(f"| `{name}` | {len(pairs)}, {degradation} ×{scale} | {label} | {psnr:.2f} | {ssim:.4f} |")
 
 
-def median_seconds(run, repeats: int = 5) -> float:
-    for _ in range(2):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def median_seconds(runs: dict[str, Callable[[], object]], repeats: int = 15) -> dict[str, float]:
+    """Median time of each run, the runs interleaved so that a slow spell of the machine hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for i in range(repeats + 3):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            if i >= 3:  # warm-up
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def speed(threads: int) -> None:
@@ -100,28 +101,36 @@ def speed(threads: int) -> None:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        ort_s = median_seconds(lambda s=session: s.run(None, {"image": image}))
         with torch.no_grad():
-            torch_s = median_seconds(lambda g=G: g(torch.from_numpy(image)))
+            seconds = median_seconds({
+                "onnxruntime": lambda s=session: s.run(None, {"image": image}),
+                "torch": lambda g=G: g(torch.from_numpy(image)),
+            })  # fmt: skip
+        ort_s, torch_s = seconds["onnxruntime"], seconds["torch"]
         print(f"| `{name}` | {megapixels / ort_s:.3f} | {megapixels / torch_s:.3f} | {torch_s / ort_s:.2f}× |")
 
 
-def upscale_large_photo(threads: int) -> None:
-    """In the child process: one ×4 upscale of a 3-megapixel photo; prints the peak memory as JSON."""
-    photo = np.asarray(Image.open(MODELS.parent / "tests" / "data" / "ladybird.png").convert("RGB"))
-    image = np.tile(photo, (6, 8, 1))[:1500, :2000]  # 2000×1500, real texture
-    start = time.perf_counter()
-    result = Engine(provider="cpu", threads=threads).process_image("enhance-x4", image)
-    seconds = time.perf_counter() - start
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"shape": list(result.shape), "seconds": seconds, "peak_mib": peak_mib}))
+# Run in a fresh process that imports only the engine (not torch), so its peak memory is the plug-in's.
+LARGE_PHOTO = """
+import json, resource, sys, time
+import numpy as np
+from PIL import Image
+from gimp_gan_plugin import Engine
+photo = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
+image = np.tile(photo, (6, 8, 1))[:1500, :2000]  # 2000×1500 of real texture
+start = time.perf_counter()
+result = Engine(provider="cpu", threads=int(sys.argv[2])).process_image("enhance-x4", image)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"shape": list(result.shape), "seconds": seconds, "peak_mib": peak}))
+"""
 
 
 def memory(threads: int) -> None:
+    photo = MODELS.parent / "tests" / "data" / "ladybird.png"
     child = subprocess.run(
-        [sys.executable, __file__, "--child-large-photo", "--threads", str(threads)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [sys.executable, "-c", LARGE_PHOTO, str(photo), str(threads)], capture_output=True, text=True, check=True
+    )
     report = json.loads(child.stdout.strip().splitlines()[-1])
     height, width, _ = report["shape"]
     print(
@@ -135,11 +144,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
-    parser.add_argument("--child-large-photo", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child_large_photo:
-        upscale_large_photo(args.threads)
-        return
     print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, CPU\n")
     if not args.skip_quality:
         quality(Engine(provider="cpu", threads=args.threads))

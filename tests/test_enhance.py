@@ -58,6 +58,15 @@ def test_realistic_degradation_shapes_ranges_and_seeds(scale):
         assert float(psnr_y(first, images).mean()) < 40  # it really damages the image
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_the_generators_bicubic_base_is_torchs_bicubic_resize(scale):
+    from training.networks.srvgg import BicubicUpsample
+
+    image = torch.rand(2, 3, 13, 17, generator=torch.Generator().manual_seed(scale))
+    expected = torch.nn.functional.interpolate(image, scale_factor=scale, mode="bicubic", align_corners=False)
+    assert (BicubicUpsample(3, scale)(image) - expected).abs().max() < 1e-5  # borders included
+
+
 # -- metrics --------------------------------------------------------------------------------------------
 
 

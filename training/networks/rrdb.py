@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ModelConfig
-from training.networks.srvgg import upsample, zero_init
+from training.networks.srvgg import BicubicUpsample, zero_init
 from training.networks.unet_discriminator import UNetDiscriminator
 
 TASK = "enhance"
@@ -63,6 +63,7 @@ class Generator(nn.Module):
             zero_init(nn.Conv2d(width, channels, 3, padding=1)),
         )
         self.act = nn.LeakyReLU(0.2)
+        self.upsample = BicubicUpsample(channels, scale)
         self.receptive_radius = 2 + blocks * 15 + len(self.ups) + 2  # 3×3 convs; beyond ~32 the effect is tiny
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,7 +72,7 @@ class Generator(nn.Module):
         h = h + self.body_end(self.body(h))
         for up in self.ups:
             h = self.act(up(F.interpolate(h, scale_factor=2, mode="nearest")))
-        return upsample(x.float(), self.scale) + self.tail(h).float()
+        return self.upsample(x.float()) + self.tail(h).float()
 
 
 def generator(config: ModelConfig, size: int, channels: int, num_classes: int) -> Generator:
