@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from onnx_models import make_image_model
 
@@ -47,7 +48,7 @@ def test_unknown_name_lists_what_is_installed(models):
         find_model(str(models / "missing.onnx"))
 
 
-def test_bundled_models_are_valid_carded_and_generate():
+def test_bundled_models_are_valid_carded_and_run():
     from gimp_gan_plugin import Engine
 
     bundled = sorted((Path(__file__).resolve().parent.parent / "models").glob("*.onnx"))
@@ -57,6 +58,11 @@ def test_bundled_models_are_valid_carded_and_generate():
         assert info.name == path.stem
         assert path.with_suffix(".md").read_text().startswith(f"# {info.title}")
         assert info.document["provenance"]["steps"] > 0
-        images = Engine(provider="cpu").generate(path, [0, 1])
-        assert images.shape == (2, *info.output_size, info.image_output.channels)
-        assert images.std() > 0.05  # a trained generator, not a constant
+        if info.task == "generate":
+            images = Engine(provider="cpu").generate(path, [0, 1])
+            assert images.shape == (2, *info.output_size, info.image_output.channels)
+            assert images.std() > 0.05  # a trained generator, not a constant
+        else:  # enhance models: quality is test_enhance's; here, that each runs and scales exactly
+            image = np.random.default_rng(0).integers(0, 256, (21, 34, 3), dtype=np.uint8)
+            result = Engine(provider="cpu").process_image(path, image)
+            assert result.shape == (21 * info.scale, 34 * info.scale, 3)
