@@ -133,7 +133,7 @@ def verify_enhance(model_bytes: bytes, G: torch.nn.Module) -> float:
 def _provenance(state: dict, config, metrics: dict | None) -> dict:
     if config.data.dataset == "fashion-mnist":
         data = "Fashion-MNIST (Zalando, MIT licence)"
-    elif config.data.dataset == "photos" and config.data.path in ("", ".photos"):
+    elif config.data.dataset == "photos" and not config.data.path:
         data = DEBIAN_PHOTOS
     else:
         data = config.data.path
