@@ -227,20 +227,24 @@ def write_index(folder: Path) -> Path:
     return index
 
 
-def write_card(document: dict, path: Path, floor: dict | None = None) -> None:
-    """A Markdown model card beside the model, from its metadata: what a user needs to judge it."""
-    if document["task"] == "enhance":
-        Path(path).write_text(_enhance_card(document, floor or {}))
-        return
+def write_card(document: dict, path: Path, reference: dict | None = None) -> None:
+    """A Markdown model card beside the model, from its metadata: what a user needs to judge it.
+
+    reference: what `evaluate` measured beside the model: the real-data floor of a generator, or the
+    resize (or damaged-input) scores of an enhance model."""
+    card = _enhance_card if document["task"] == "enhance" else _generate_card
+    Path(path).write_text(card(document, reference or {}))
+
+
+def _card_heading(document: dict) -> list[str]:
+    return [f"# {document['title']} (`{document['name']}`)", "", document["description"], "", "## Use", ""]
+
+
+def _generate_card(document: dict, floor: dict) -> str:
     provenance, size = document["provenance"], document["output_size"]
     metrics = provenance.get("metrics", {})
     lines = [
-        f"# {document['title']} (`{document['name']}`)",
-        "",
-        document["description"],
-        "",
-        "## Use",
-        "",
+        *_card_heading(document),
         f"Generates {size[0]}×{size[1]} {'grey' if document['outputs'][0]['channels'] == 1 else 'RGB'} images "
         "from a seed: the same seed gives the same image in GIMP, on the command line and in PyTorch.",
         f"`python -m gimp_gan_plugin generate --model {document['name']} --seed 0 --count 16 --grid -o out/`"
@@ -267,7 +271,7 @@ def write_card(document: dict, path: Path, floor: dict | None = None) -> None:
                   "", "| metric | this model | real floor |", "|---|---|---|"]  # fmt: skip
         for key in ("fid", "kid", "precision", "recall", "classes_covered", "class_evenness", "class_accuracy"):
             if key in metrics:
-                floor_value = f"{floor[key]:.4f}" if floor and key in floor else "–"
+                floor_value = f"{floor[key]:.4f}" if key in floor else "–"
                 lines.append(f"| {key} | {metrics[key]:.4f} | {floor_value} |")
         lines.append("")
     lines += [
@@ -277,7 +281,7 @@ def write_card(document: dict, path: Path, floor: dict | None = None) -> None:
         "show artefacts and some variety of the data set is missing (see recall). Not for identifying real products.",
         "",
     ]
-    Path(path).write_text("\n".join(lines))
+    return "\n".join(lines)
 
 
 def _enhance_card(document: dict, baselines: dict) -> str:
@@ -293,12 +297,7 @@ def _enhance_card(document: dict, baselines: dict) -> str:
         else "PSNR-oriented: L1 loss only"
     )
     lines = [
-        f"# {document['title']} (`{document['name']}`)",
-        "",
-        document["description"],
-        "",
-        "## Use",
-        "",
+        *_card_heading(document),
         f"`python -m gimp_gan_plugin enhance photo.png -o result.png --model {document['name']}`: any size (tiles),",
         f"the result is exactly {scale} × the input's size; grey, alpha and 16-bit images are kept as they are.",
         "",

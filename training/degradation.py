@@ -41,6 +41,13 @@ def bicubic_downscale(images: torch.Tensor, scale: int) -> torch.Tensor:
     return quantize(F.interpolate(images, size=(height, width), mode="bicubic", antialias=True, align_corners=False))
 
 
+def degrade(images: torch.Tensor, scale: int, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """The input a model of `data.degradation = kind` learns from: "bicubic" or "realistic"."""
+    if kind == "bicubic":
+        return bicubic_downscale(images, scale)
+    return realistic_degradation(images, scale, generator)
+
+
 @dataclass(frozen=True)
 class RoundSettings:
     """The random ranges of one degradation round (Real-ESRGAN's settings, milder for ×1)."""

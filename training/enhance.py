@@ -21,7 +21,7 @@ from torch import nn
 
 from training.checkpoint import load_checkpoint
 from training.config import Config, ConfigError
-from training.degradation import bicubic_downscale, realistic_degradation
+from training.degradation import degrade
 from training.image_metrics import psnr_y
 from training.loop import Run
 from training.losses import relativistic_discriminator_loss, relativistic_generator_loss
@@ -55,7 +55,7 @@ class EnhanceRun(Run):
         else:  # a user's folder without val/: watch fixed training crops instead
             log.warning("no validation photos (put some into a val/ sub-folder): PSNR is measured on training crops")
             self.targets = self.photos.sample(8, torch.Generator().manual_seed(0)).float() / 255
-        self.inputs = self._degrade(self.targets, torch.Generator().manual_seed(0))
+        self.inputs = degrade(self.targets, self.scale, data.degradation, torch.Generator().manual_seed(0))
         self.baseline = self.inputs if self.scale == 1 else _bicubic_upscale(self.inputs, self.scale)
         self.baseline_psnr = float(psnr_y(self.baseline, self.targets, self.scale).mean())
         G, D = build(model, data.size, 3)
@@ -83,18 +83,13 @@ class EnhanceRun(Run):
         if self.process.is_main:
             log.info("starting from the generator of %s (step %d)", path, state["step"])
 
-    def _degrade(self, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.config.data.degradation == "bicubic":
-            return bicubic_downscale(targets, self.scale)
-        return realistic_degradation(targets, self.scale, generator)
-
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(targets, inputs) for this step: a pure function of seed, step and rank, as resuming needs."""
         seed = (self.config.train.seed * 1_000_003 + self.step) * self.process.world_size + self.process.rank
         crops = self.photos.sample(self.batch_size, torch.Generator().manual_seed(seed))
         targets = crops.to(self.device, non_blocking=True).float() / 255
         generator = torch.Generator(self.device).manual_seed(seed)
-        return targets, self._degrade(targets, generator)
+        return targets, degrade(targets, self.scale, self.config.data.degradation, generator)
 
     def train_step(self) -> torch.Tensor:
         """One G update (and one D update in the GAN stage); returns [L1, feature, adversarial, D loss]."""
@@ -138,7 +133,6 @@ class EnhanceRun(Run):
     @torch.no_grad()
     def _watch(self) -> None:
         """PSNR-Y of the EMA generator on the validation crops, and a grid of input | result | target."""
-        self.G_ema.eval()
         results = torch.cat([
             self.G_ema(self.inputs[i : i + 4].to(self.device)).float().clamp(0, 1).cpu()
             for i in range(0, len(self.inputs), 4)

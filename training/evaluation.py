@@ -16,7 +16,7 @@ from PIL import Image
 
 from training.classifier import load_classifier
 from training.data import DataError, FashionMNIST
-from training.degradation import bicubic_downscale, realistic_degradation
+from training.degradation import degrade
 from training.image_metrics import psnr_y, ssim_y
 from training.metrics import measure
 from training.networks import task
@@ -69,10 +69,7 @@ def validation_pairs(data_path: str, scale: int, degradation: str) -> list[tuple
         image = load_rgb(path, HR_DOWNSCALES[0])
         height, width = image.shape[0] // scale * scale, image.shape[1] // scale * scale
         target = torch.from_numpy(image[:height, :width].copy()).permute(2, 0, 1)[None].float() / 255
-        if degradation == "bicubic":
-            degraded = bicubic_downscale(target, scale)
-        else:
-            degraded = realistic_degradation(target, scale, torch.Generator().manual_seed(i))
+        degraded = degrade(target, scale, degradation, torch.Generator().manual_seed(i))
         pairs.append((photo_name(path), degraded, target))
     if not pairs:
         raise DataError(f"no validation photos in {data_path or 'the Debian photos'} (a val/ sub-folder holds them)")
