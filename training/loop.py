@@ -468,10 +468,14 @@ class Run:
             self._write_rows()
 
     def _write_rows(self) -> None:
-        with open(self.run_dir / "log.csv", "w", newline="") as f:
+        """Rewrite log.csv whole, by rename: a run killed mid-write keeps the old file, not a truncated one."""
+        path = self.run_dir / "log.csv"
+        temporary = path.with_name(path.name + ".tmp")
+        with open(temporary, "w", newline="") as f:
             writer = csv.DictWriter(f, self.columns)
             writer.writeheader()
             writer.writerows(self.rows)
+        temporary.replace(path)
 
     def _plot(self) -> None:
         if len(self.rows) < 2:
