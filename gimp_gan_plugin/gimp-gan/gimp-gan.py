@@ -1,0 +1,532 @@
+#!/usr/bin/env python3
+"""gimp-gan for GIMP 3: Generate, Enhance (upscale, restore) and Style Transfer with GAN models.
+
+This file runs under GIMP's own Python and imports only `gi` and the standard library. The models run
+in the gimp-gan runtime, a separate Python that install.py sets up (see gimp_gan_plugin/worker.py):
+pixels go there through a pipe and come back the same way. So a crash or an out-of-memory there can
+never take GIMP down, and this file never needs numpy or onnxruntime.
+
+The image is only touched after the runtime has answered: a failure or a cancel leaves it as it was,
+and every change a run makes is one undo step.
+"""
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("GimpUi", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.append(str(HERE.parent))  # protocol.py lies beside this file once installed, one folder up in the repo
+import protocol  # noqa: E402
+
+RUNTIME_RECORD = HERE / "runtime.json"  # written by install.py: {"python", "model_dir", "models", "install_command"}
+RUNTIME_LOG = Path(tempfile.gettempdir()) / "gimp-gan-runtime.log"
+MENU = "<Image>/Filters/Generative (GAN)"
+EIGHT_BIT = (Gimp.Precision.U8_LINEAR, Gimp.Precision.U8_NON_LINEAR, Gimp.Precision.U8_PERCEPTUAL)
+NO_MODEL = "none"
+RANDOM_CLASS = "random"
+READWRITE = GObject.ParamFlags.READWRITE
+
+
+class PluginError(Exception):
+    """A problem the user can act on; its text is shown as it is, as GIMP's error message."""
+
+
+# --- the runtime ---------------------------------------------------------------------------------------
+
+
+def runtime_record() -> dict:
+    record = json.loads(RUNTIME_RECORD.read_text()) if RUNTIME_RECORD.exists() else {}
+    if os.environ.get("GIMP_GAN_RUNTIME"):
+        record["python"] = os.environ["GIMP_GAN_RUNTIME"]
+    return record
+
+
+def install_hint(record: dict) -> str:
+    command = record.get("install_command", "python3 install.py   (in the gimp-gan folder you downloaded)")
+    return f"Install or repair it with:\n    {command}"
+
+
+def call_runtime(request: dict, arrays=(), progress=None) -> tuple:
+    """Send one request to a fresh runtime process; returns (result, [(array header, bytes)]) or raises PluginError."""
+    record = runtime_record()
+    python = record.get("python")
+    if not python or not Path(python).exists():
+        raise PluginError(
+            f"The gimp-gan runtime is not installed (looked for {python or RUNTIME_RECORD}).\n" + install_hint(record)
+        )
+    # GIMP's environment may point PYTHONHOME/PYTHONPATH at its own Python, which would break the runtime's.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
+    if record.get("model_dir"):
+        env["GIMP_GAN_MODEL_PATH"] = os.pathsep.join(
+            p for p in (record["model_dir"], env.get("GIMP_GAN_MODEL_PATH")) if p
+        )
+    with RUNTIME_LOG.open("wb") as log:
+        worker = subprocess.Popen(
+            [python, "-m", "gimp_gan_plugin.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+            cwd=tempfile.gettempdir(),
+        )
+        try:
+            try:
+                protocol.send(worker.stdin, request | {"arrays": [h for h, _ in arrays]}, [d for _, d in arrays])
+                worker.stdin.close()
+            except BrokenPipeError:
+                pass  # the worker died before reading everything; its exit status is reported below
+            while (message := protocol.receive(worker.stdout)) is not None:
+                header, arrays = message
+                if "progress" in header:
+                    if progress:
+                        progress(header["progress"])
+                    continue
+                if "error" in header:
+                    hint = f"\n\nDetails: {RUNTIME_LOG}" if header.get("kind") == "InternalError" else ""
+                    raise PluginError(header["error"] + hint)
+                return header["result"], list(zip(header.get("arrays", []), arrays, strict=True))
+        finally:
+            if worker.poll() is None and worker.wait(timeout=30) is None:
+                worker.kill()
+    code = worker.returncode
+    why = " (killed: probably out of memory; try a smaller image or the CPU)" if code in (-9, 137) else ""
+    raise PluginError(f"The gimp-gan runtime stopped unexpectedly with exit code {code}{why}.\nIts log: {RUNTIME_LOG}")
+
+
+def installed_models() -> list:
+    """The usable models, as install.py recorded them (GIMP asks for procedures at start-up, when
+    starting the runtime just to list models would slow every launch)."""
+    return runtime_record().get("models", [])
+
+
+# --- pixels ----------------------------------------------------------------------------------------------
+
+
+def pixel_format(drawable) -> tuple:
+    """The babl format, dtype and channel count to read a drawable without losing precision.
+
+    8-bit images travel as u8; anything deeper as float, so 16- and 32-bit work keeps its precision.
+    """
+    if drawable.is_indexed():
+        raise PluginError("Indexed images are not supported: convert with Image ▸ Mode ▸ RGB first.")
+    model, channels = ("Y'", 1) if drawable.is_gray() else ("R'G'B'", 3)
+    if drawable.has_alpha():
+        model, channels = model + "A", channels + 1
+    eight_bit = drawable.get_image().get_precision() in EIGHT_BIT
+    return f"{model} {'u8' if eight_bit else 'float'}", "uint8" if eight_bit else "float32", channels
+
+
+def read_pixels(drawable) -> tuple:
+    fmt, dtype, channels = pixel_format(drawable)
+    width, height = drawable.get_width(), drawable.get_height()
+    data = drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, width, height), 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
+    return protocol.array_header(dtype, (height, width, channels)), data
+
+
+def read_selection(drawable):
+    """The selection over the drawable as float weights, or None when nothing is selected."""
+    image = drawable.get_image()
+    if Gimp.Selection.is_empty(image):
+        return None
+    x, y = drawable.get_offsets()[1:]
+    width, height = drawable.get_width(), drawable.get_height()
+    rect = Gegl.Rectangle.new(x, y, width, height)
+    data = image.get_selection().get_buffer().get(rect, 1.0, "Y float", Gegl.AbyssPolicy.NONE)
+    return protocol.array_header("float32", (height, width)), data
+
+
+def write_pixels(drawable, header: dict, data: bytes) -> None:
+    """Replace a drawable's pixels through its shadow buffer, which makes the change one undo step."""
+    height, width = header["shape"][:2]
+    channels = header["shape"][2] if len(header["shape"]) == 3 else 1
+    model = {1: "Y'", 2: "Y'A", 3: "R'G'B'", 4: "R'G'B'A"}[channels]
+    fmt = f"{model} {'u8' if header['dtype'] == 'uint8' else 'float'}"
+    shadow = drawable.get_shadow_buffer()
+    shadow.set(Gegl.Rectangle.new(0, 0, width, height), fmt, data)
+    shadow.flush()
+    drawable.merge_shadow(True)
+    drawable.update(0, 0, width, height)
+
+
+# --- procedures ------------------------------------------------------------------------------------------
+
+
+def add_model_argument(procedure, models: list, tasks: tuple) -> None:
+    choice = Gimp.Choice.new()
+    usable = [m for m in models if m["task"] in tasks]
+    for i, model in enumerate(usable):
+        choice.add(model["name"], i, model["title"], model["path"])
+    if not usable:
+        choice.add(NO_MODEL, 0, "(no models installed)", "Run install.py to install the bundled models")
+    default = usable[0]["name"] if usable else NO_MODEL
+    procedure.add_choice_argument("model", "_Model", "Name of an installed model", choice, default, READWRITE)
+
+
+def add_device_argument(procedure) -> None:
+    choice = Gimp.Choice.new()
+    choice.add("auto", 0, "Auto (GPU when usable)", "CUDA on an NVIDIA GPU when usable, else the CPU")
+    choice.add("gpu", 1, "GPU (CUDA)", "NVIDIA GPU; falls back to the CPU with a message when CUDA is not usable")
+    choice.add("cpu", 2, "CPU", "Always the CPU")
+    procedure.add_choice_argument("device", "_Device", "Where the model runs", choice, "auto", READWRITE)
+    procedure.add_string_return_value(
+        "device-used", "Device used", "Which device actually ran the model", "", READWRITE
+    )
+
+
+def add_choice(procedure, name: str, label: str, blurb: str, options: list) -> None:
+    choice = Gimp.Choice.new()
+    for i, (option, option_label) in enumerate(options):
+        choice.add(option, i, option_label, "")
+    procedure.add_choice_argument(name, label, blurb, choice, options[0][0], READWRITE)
+
+
+def chosen_model(config) -> str:
+    model = config.get_property("model")
+    if model == NO_MODEL:
+        raise PluginError("No gimp-gan models of this kind are installed.\n" + install_hint(runtime_record()))
+    return model
+
+
+def finish(procedure, image, result: dict):
+    """Success, with the image the results went to and the device that ran; CUDA fallbacks are told."""
+    if result.get("notice"):
+        Gimp.message(f"gimp-gan: {result['notice']}")
+    values = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    for index, value in ((1, GObject.Value(Gimp.Image, image)), (2, GObject.Value(str, result["device"]))):
+        values.remove(index)
+        values.insert(index, value)
+    return values
+
+
+class Progress:
+    """GIMP's progress bar for one run that may span several layers (part `index` of `parts`)."""
+
+    def __init__(self, text: str, parts: int = 1):
+        Gimp.progress_init(text)
+        self.parts, self.index = parts, 0
+
+    def __call__(self, fraction: float) -> None:
+        Gimp.progress_update((self.index + fraction) / self.parts)
+
+
+def layers_to_process(drawables) -> list:
+    layers = [d for d in drawables if d.is_layer() and not d.is_group_layer()]
+    if not layers or len(layers) != len(drawables):
+        raise PluginError("Select one or more ordinary layers (not a channel, mask or layer group).")
+    return layers
+
+
+def process_layers(request: dict, layers: list, progress) -> list:
+    """Run an image-to-image model on each layer (inside the selection, if any): [(layer, result, array)]."""
+    done = []
+    for progress.index, layer in enumerate(layers):
+        arrays = [read_pixels(layer)]
+        selection = read_selection(layer)
+        if selection is not None:
+            arrays.append(selection)
+        result, outputs = call_runtime(request, arrays, progress)
+        done.append((layer, result, outputs[0]))
+    return done
+
+
+def check_size(layer, header: dict, scale: int) -> None:
+    wanted = [layer.get_height() * scale, layer.get_width() * scale]
+    if header["shape"][:2] != wanted:
+        raise PluginError(f"The model returned {header['shape'][:2]} pixels where {wanted} were expected.")
+
+
+def run_enhance(procedure, run_mode, image, drawables, config, timer):
+    layers = layers_to_process(drawables)
+    request = {"command": "image", "model": chosen_model(config), "device": config.get_property("device")}
+    results = process_layers(request, layers, Progress(f"Enhancing with {request['model']}", len(layers)))
+    timer.lap("runtime", results)
+    scale = results[0][1]["scale"]
+    for layer, _, (header, _) in results:
+        check_size(layer, header, scale)
+    if config.get_property("output") == "new-image":
+        target = Gimp.Image.new_with_precision(
+            image.get_width() * scale, image.get_height() * scale, image.get_base_type(), image.get_precision()
+        )
+        for layer, _, (header, data) in reversed(results):
+            copy = Gimp.Layer.new(
+                target,
+                layer.get_name(),
+                header["shape"][1],
+                header["shape"][0],
+                layer.type(),
+                100,
+                Gimp.LayerMode.NORMAL,
+            )
+            target.insert_layer(copy, None, 0)
+            x, y = layer.get_offsets()[1:]
+            copy.set_offsets(x * scale, y * scale)
+            write_pixels(copy, header, data)
+        if run_mode == Gimp.RunMode.INTERACTIVE:
+            Gimp.Display.new(target)
+    else:
+        target = image
+        image.undo_group_start()
+        try:
+            if scale > 1:  # every layer, path and the selection scale with the canvas; ours then get the model's pixels
+                image.scale(image.get_width() * scale, image.get_height() * scale)
+            for layer, _, (header, data) in results:
+                write_pixels(layer, header, data)
+        finally:
+            image.undo_group_end()
+    timer.lap("write")
+    return finish(procedure, target, results[-1][1])
+
+
+def run_style(procedure, run_mode, image, drawables, config, timer):
+    layers = layers_to_process(drawables)
+    request = {
+        "command": "image",
+        "model": chosen_model(config),
+        "device": config.get_property("device"),
+        "strength": config.get_property("strength"),
+        "feather": config.get_property("feather"),
+    }
+    results = process_layers(request, layers, Progress(f"Applying {request['model']}", len(layers)))
+    timer.lap("runtime", results)
+    for layer, _, (header, _) in results:
+        check_size(layer, header, 1)
+    image.undo_group_start()
+    try:
+        for layer, result, (header, data) in results:
+            if config.get_property("output") == "new-layer":
+                name = f"{layer.get_name()} ({result['model']})"
+                target = Gimp.Layer.new(
+                    image, name, layer.get_width(), layer.get_height(), layer.type(), 100, Gimp.LayerMode.NORMAL
+                )
+                image.insert_layer(target, layer.get_parent(), image.get_item_position(layer))
+                target.set_offsets(*layer.get_offsets()[1:])
+            else:
+                target = layer
+            write_pixels(target, header, data)
+    finally:
+        image.undo_group_end()
+    timer.lap("write")
+    return finish(procedure, image, results[-1][1])
+
+
+def run_generate(procedure, run_mode, image, drawables, config, timer):
+    model = chosen_model(config)
+    seed, count = config.get_property("seed"), config.get_property("count")
+    if config.get_property("random-seed"):
+        seed = random.randrange(2**31)
+        config.set_property("seed", seed)
+    request = {
+        "model": model,
+        "device": config.get_property("device"),
+        "class": None if config.get_property("class") == RANDOM_CLASS else config.get_property("class"),
+        "truncation": config.get_property("truncation"),
+        "size": config.get_property("size"),
+    }
+    if config.get_property("interpolate"):
+        seed_to = config.get_property("seed-to")
+        request |= {"command": "interpolate", "seed": seed, "seed_to": seed_to, "frames": count}
+        names = [f"{model} {seed}→{seed_to} frame {i + 1} (100ms)" for i in range(count)]
+    else:
+        request |= {"command": "generate", "seeds": list(range(seed, seed + count))}
+        names = [f"{model} seed {seed + i}" for i in range(count)]
+    result, [(header, data)] = call_runtime(request, (), Progress(f"Generating with {model}"))
+    timer.lap("runtime", [(None, result, None)])
+    height, width, channels = header["shape"][1:]
+    if image is None or config.get_property("output") == "image":
+        base = Gimp.ImageBaseType.GRAY if channels == 1 else Gimp.ImageBaseType.RGB
+        image = Gimp.Image.new(width, height, base)
+        if run_mode == Gimp.RunMode.INTERACTIVE:
+            Gimp.Display.new(image)
+    elif image.get_base_type() == Gimp.ImageBaseType.INDEXED:
+        raise PluginError("Cannot add layers to an indexed image: choose “A new image” or convert to RGB.")
+    layer_type = (
+        Gimp.ImageType.GRAY_IMAGE if image.get_base_type() == Gimp.ImageBaseType.GRAY else Gimp.ImageType.RGB_IMAGE
+    )
+    one = protocol.array_header("float32", (height, width, channels))
+    size = protocol.nbytes(one)
+    image.undo_group_start()
+    try:
+        for i, name in enumerate(names):  # the first image ends up lowest: GIMP plays animation frames bottom-up
+            layer = Gimp.Layer.new(image, name, width, height, layer_type, 100, Gimp.LayerMode.NORMAL)
+            image.insert_layer(layer, None, 0)
+            write_pixels(layer, one, data[i * size : (i + 1) * size])
+    finally:
+        image.undo_group_end()
+    timer.lap("write")
+    return finish(procedure, image, result)
+
+
+class Timer:
+    """Where a run's time went, printed to stderr for benchmarks/plugin_overhead.py."""
+
+    def __init__(self, name: str):
+        self.name, self.start, self.laps = name, time.perf_counter(), {}
+
+    def lap(self, phase: str, results=()) -> None:
+        now = time.perf_counter()
+        self.laps[phase] = now - self.start - sum(self.laps.values())
+        engine = sum(r["engine_seconds"] for _, r, _ in results)
+        if engine:
+            self.laps["engine"] = engine
+            self.laps[phase] -= engine
+
+    def report(self) -> None:
+        print(f"gimp-gan timing {self.name} " + json.dumps(self.laps), file=sys.stderr)
+
+
+TITLES = {
+    "plug-in-gan-generate": "Generate",
+    "plug-in-gan-enhance": "Enhance (Upscale / Restore)",
+    "plug-in-gan-style": "Style Transfer / Colorize",
+}
+RUNS = {"plug-in-gan-generate": run_generate, "plug-in-gan-enhance": run_enhance, "plug-in-gan-style": run_style}
+
+
+def run(procedure, run_mode, image, drawables, config, data):
+    """Every procedure's entry: the dialog when interactive, then the work, with errors as GIMP messages."""
+    name = procedure.get_name()
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        GimpUi.init(name)
+        dialog = GimpUi.ProcedureDialog.new(procedure, config, TITLES[name])
+        dialog.fill(None)
+        accepted = dialog.run()
+        dialog.destroy()
+        if not accepted:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    timer = Timer(name)
+    Gimp.context_push()
+    try:
+        values = RUNS[name](procedure, run_mode, image, drawables, config, timer)
+        timer.report()
+        return values
+    except PluginError as e:
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(e)))
+    except Exception as e:  # a bug: say so plainly, and keep the traceback for the report
+        traceback.print_exc()
+        message = f"gimp-gan failed unexpectedly: {e!r}.\nPlease report it, with the runtime log {RUNTIME_LOG}."
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
+    finally:
+        Gimp.progress_end()
+        Gimp.context_pop()
+
+
+class GimpGan(Gimp.PlugIn):
+    def do_set_i18n(self, name):
+        return False
+
+    def do_query_procedures(self):
+        return list(TITLES)
+
+    def do_create_procedure(self, name):
+        if not hasattr(self, "models"):
+            self.models = installed_models()
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        procedure.set_image_types("*")
+        procedure.set_menu_label(f"_{TITLES[name]}…")
+        procedure.add_menu_path(MENU)
+        procedure.set_attribution("gimp-gan contributors", "GPL-3.0-or-later", "2026")
+        procedure.add_image_return_value(
+            "result-image", "Result image", "The image the results went to", True, READWRITE
+        )
+        add_device_argument(procedure)
+        if name == "plug-in-gan-generate":
+            self._generate_arguments(procedure)
+        elif name == "plug-in-gan-enhance":
+            procedure.set_sensitivity_mask(
+                Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
+            )
+            procedure.set_documentation(
+                "Upscale or restore layers with a GAN model",
+                "Runs an enhance model (upscaling ×2/×4, or ×1 restoration) on each selected layer. The canvas is "
+                "scaled with the layers (other layers by GIMP's own interpolation), or the results go to a new "
+                "image. Alpha is kept; inside a selection only the selected part changes.",
+                name,
+            )
+            add_model_argument(procedure, self.models, ("enhance",))
+            add_choice(
+                procedure,
+                "output",
+                "_Result",
+                "Where the result goes",
+                [("scale-image", "This image (canvas scaled with the layer)"), ("new-image", "A new image")],
+            )
+        else:
+            procedure.set_sensitivity_mask(
+                Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
+            )
+            procedure.set_documentation(
+                "Style transfer or colorize layers with a GAN model",
+                "Runs an image translation model on each selected layer, inside the selection when there is one, "
+                "blended with the original by strength. The result is a new layer above, or replaces the layer.",
+                name,
+            )
+            add_model_argument(procedure, self.models, ("translate",))
+            procedure.add_double_argument(
+                "strength", "_Strength", "0 keeps the original, 1 is the model's result", 0.0, 1.0, 1.0, READWRITE
+            )
+            procedure.add_double_argument(
+                "feather", "_Feather", "Softens the selection's edge by this many pixels", 0.0, 100.0, 4.0, READWRITE
+            )
+            add_choice(
+                procedure,
+                "output",
+                "_Result",
+                "Where the result goes",
+                [("new-layer", "A new layer above"), ("in-place", "Replace the layer")],
+            )
+        return procedure
+
+    def _generate_arguments(self, procedure):
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.ALWAYS)
+        procedure.add_menu_path("<Image>/File/Create")
+        procedure.set_documentation(
+            "Generate images with a GAN model",
+            "Draws new images from a generator: each seed always gives the same image. The images become new "
+            "layers (or a new image); with interpolation, frames morph from one seed to another (an animation).",
+            "plug-in-gan-generate",
+        )
+        add_model_argument(procedure, self.models, ("generate",))
+        procedure.add_int_argument("seed", "S_eed", "Seed of the first image", 0, 2**31 - 1, 42, READWRITE)
+        procedure.add_boolean_argument("random-seed", "_Random seed", "Pick a new seed on every run", False, READWRITE)
+        procedure.add_int_argument("count", "_Count", "How many images (or frames)", 1, 256, 4, READWRITE)
+        classes = Gimp.Choice.new()
+        classes.add(RANDOM_CLASS, 0, "Random (from the seed)", "")
+        names = sorted({c for m in self.models if m["task"] == "generate" for c in m["classes"]})
+        for i, label in enumerate(names, 1):
+            classes.add(label, i, label, "For class-conditional models")
+        procedure.add_choice_argument(
+            "class", "C_lass", "Class, for class-conditional models", classes, RANDOM_CLASS, READWRITE
+        )
+        procedure.add_double_argument(
+            "truncation", "_Truncation ψ", "Below 1 trades variety for typical images", 0.0, 1.0, 1.0, READWRITE
+        )
+        procedure.add_boolean_argument(
+            "interpolate", "_Interpolate to another seed", "Frames morph from the seed to seed-to", False, READWRITE
+        )
+        procedure.add_int_argument("seed-to", "Seed _to", "Last frame's seed", 0, 2**31 - 1, 7, READWRITE)
+        add_choice(
+            procedure,
+            "output",
+            "_Result",
+            "Where the images go",
+            [("layers", "New layers in this image"), ("image", "A new image")],
+        )
+        procedure.add_int_argument(
+            "size", "Si_ze", "Longer side in pixels (0: the model's own size)", 0, 4096, 0, READWRITE
+        )
+
+
+Gimp.main(GimpGan.__gtype__, sys.argv)

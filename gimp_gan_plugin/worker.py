@@ -1,0 +1,141 @@
+"""The runtime worker: serves one request from the GIMP plug-in, then exits.
+
+    python -m gimp_gan_plugin.worker      # started by the plug-in, with pipes on stdin and stdout
+
+The plug-in runs under GIMP's own Python, which may be unable to load numpy or onnxruntime (Windows'
+MSYS2 build), and a crash or out-of-memory in inference must never take GIMP down; so inference runs
+here, in the runtime environment install.py made, in a process of its own. gimp_gan_plugin/protocol.py
+describes the messages. One process per request keeps nothing alive between filter runs; starting it
+costs well under a second (docs/benchmarks.md measures it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+from typing import BinaryIO
+
+import numpy as np
+
+from . import imaging, protocol
+from .discovery import discover_models
+from .engine import Engine
+from .errors import GimpGanError
+
+log = logging.getLogger("gimp_gan")
+DEVICES = {"auto": "auto", "gpu": "cuda", "cpu": "cpu"}
+
+
+class ProgressSender:
+    """Forwards the engine's progress to the plug-in, at most once per percent."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream, self.last = stream, -1.0
+
+    def __call__(self, fraction: float) -> bool:
+        if fraction - self.last >= 0.01 or fraction >= 1.0:
+            self.last = fraction
+            protocol.send(self.stream, {"progress": round(fraction, 4)})
+        return True
+
+
+def list_models(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
+    rows = []
+    for entry in discover_models():
+        info = entry.info
+        row = {"name": entry.name, "path": str(entry.path), "error": entry.error}
+        if info:
+            row |= {"title": info.title, "task": info.task, "scale": info.scale, "classes": list(info.classes)}
+        rows.append(row)
+    return {"models": rows}, []
+
+
+def process_image(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
+    engine = Engine(DEVICES[request.get("device", "auto")])
+    session = engine.load(request["model"], ("enhance", "translate"))
+    image, mask = arrays[0], arrays[1] if len(arrays) > 1 else None
+    result = engine.process_image(
+        request["model"],
+        image,
+        mask=mask[..., 0] if mask is not None and mask.ndim == 3 else mask,
+        strength=float(request.get("strength", 1.0)),
+        feather=float(request.get("feather", 0.0)),
+        progress=progress,
+    )
+    return _described(session, {"scale": session.info.scale}), [result]
+
+
+def generate(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
+    engine = Engine(DEVICES[request.get("device", "auto")])
+    session = engine.load(request["model"], ("generate",))
+    common = dict(class_label=request.get("class"), truncation=float(request.get("truncation", 1.0)))
+    if request["command"] == "interpolate":
+        images = engine.interpolate(
+            request["model"], request["seed"], request["seed_to"], request["frames"], progress=progress, **common
+        )
+    else:
+        images = engine.generate(request["model"], request["seeds"], progress=progress, **common)
+    size = int(request.get("size") or 0)
+    if size:
+        height, width = images.shape[1:3]
+        factor = size / max(height, width)
+        new_h, new_w = max(1, round(height * factor)), max(1, round(width * factor))
+        images = np.stack([np.clip(imaging.resize(im, new_h, new_w), 0.0, 1.0) for im in images])
+    return _described(session, {"classes": list(session.info.classes)}), [images.astype(np.float32)]
+
+
+def _described(session, result: dict) -> dict:
+    report = session.report
+    return result | {"model": session.info.name, "device": report.describe(), "notice": report.notice}
+
+
+HANDLERS = {"models": list_models, "image": process_image, "generate": generate, "interpolate": generate}
+
+
+def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
+    received = protocol.receive(stdin)
+    if received is None:
+        return 0
+    request, payloads = received
+    arrays = [
+        np.frombuffer(data, dtype=h["dtype"]).reshape(h["shape"])
+        for h, data in zip(request.get("arrays", []), payloads, strict=True)
+    ]
+    command = request.get("command")
+    try:
+        if command not in HANDLERS:
+            raise GimpGanError(f"the runtime does not know the command {command!r}; reinstall with install.py")
+        started = time.perf_counter()
+        result, outputs = HANDLERS[command](request, arrays, ProgressSender(stdout))
+        result["engine_seconds"] = time.perf_counter() - started
+    except GimpGanError as e:
+        protocol.send(stdout, {"error": str(e), "kind": type(e).__name__})
+        return 1
+    except Exception as e:  # a bug, not the user's input: keep the traceback in the log the plug-in names
+        traceback.print_exc()
+        protocol.send(stdout, {"error": f"unexpected error in the runtime: {e}", "kind": "InternalError"})
+        return 2
+    outputs = [np.ascontiguousarray(a) for a in outputs]
+    headers = [protocol.array_header(str(a.dtype), a.shape) for a in outputs]
+    protocol.send(stdout, {"result": result, "arrays": headers}, outputs)
+    return 0
+
+
+def main() -> int:
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
+    if sys.argv[1:] == ["--models"]:  # for install.py, which records the list where the plug-in reads it
+        print(json.dumps(list_models({}, [], None)[0]["models"], indent=1))
+        return 0
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the protocol stream
+    try:
+        return serve(stdin, stdout)
+    except (BrokenPipeError, protocol.ProtocolError):
+        return 3  # the plug-in went away (GIMP cancelled or closed it): nothing is left to answer
+
+
+if __name__ == "__main__":
+    sys.exit(main())
