@@ -93,17 +93,33 @@ def ensure_root() -> Path:
     return ROOT
 
 
+def copy_checkout(repo: Path, inside: str = "/opt/gimp-gan") -> str:
+    """Put this checkout's files (tracked and new, not ignored ones) into the root; returns the path inside."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    target = ROOT / inside.lstrip("/")
+    shutil.rmtree(target, ignore_errors=True)
+    for name in filter(None, files):
+        source = repo / name.decode()
+        if source.is_file():
+            (target / name.decode()).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name.decode())
+    return inside
+
+
 def ensure_wheelhouse() -> Path:
     """Wheels of the runtime's dependencies for the root's Python 3.13, for `install.py --wheelhouse`."""
     marker = WHEELHOUSE / READY
     if not marker.exists():
         WHEELHOUSE.mkdir(parents=True, exist_ok=True)
-        platforms = ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64"]
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", "3.13"]
-            + ["--implementation", "cp", *platforms, "-d", str(WHEELHOUSE), *RUNTIME_WHEELS],
-            check=True,
-        )
+        target = ["--python-version", "3.13", "--implementation", "cp", "--only-binary=:all:"]
+        target += ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64"]
+        download = [sys.executable, "-m", "pip", "download", "--quiet", *target, "-d", str(WHEELHOUSE)]
+        subprocess.run([*download, *RUNTIME_WHEELS], check=True)
         marker.touch()
     return WHEELHOUSE
 

@@ -148,16 +148,19 @@ def read_selection(drawable):
     return protocol.array_header("float32", (height, width)), data
 
 
-def write_pixels(drawable, header: dict, data: bytes) -> None:
-    """Replace a drawable's pixels through its shadow buffer, which makes the change one undo step."""
+def write_pixels(drawable, header: dict, data: bytes, fresh: bool = False) -> None:
+    """Replace a drawable's pixels. An existing one goes through its shadow buffer, which makes the
+    change an undo step and applies the selection (so the selection's own soft edge blends the result
+    in); a fresh layer, whose creation is the undo step, is written directly and in full."""
     height, width = header["shape"][:2]
     channels = header["shape"][2] if len(header["shape"]) == 3 else 1
     model = {1: "Y'", 2: "Y'A", 3: "R'G'B'", 4: "R'G'B'A"}[channels]
     fmt = f"{model} {'u8' if header['dtype'] == 'uint8' else 'float'}"
-    shadow = drawable.get_shadow_buffer()
-    shadow.set(Gegl.Rectangle.new(0, 0, width, height), fmt, data)
-    shadow.flush()
-    drawable.merge_shadow(True)
+    buffer = drawable.get_buffer() if fresh else drawable.get_shadow_buffer()
+    buffer.set(Gegl.Rectangle.new(0, 0, width, height), fmt, data)
+    buffer.flush()
+    if not fresh:
+        drawable.merge_shadow(True)
     drawable.update(0, 0, width, height)
 
 
@@ -229,12 +232,16 @@ def layers_to_process(drawables) -> list:
     return layers
 
 
-def process_layers(request: dict, layers: list, progress) -> list:
-    """Run an image-to-image model on each layer (inside the selection, if any): [(layer, result, array)]."""
+def process_layers(request: dict, layers: list, progress, fresh: bool) -> list:
+    """Run an image-to-image model on each layer: [(layer, result, (header, bytes))].
+
+    Results bound for fresh layers are blended into the original inside the selection here; results
+    written back into a layer are not, since GIMP applies the selection when it merges them.
+    """
     done = []
     for progress.index, layer in enumerate(layers):
         arrays = [read_pixels(layer)]
-        selection = read_selection(layer)
+        selection = read_selection(layer) if fresh else None
         if selection is not None:
             arrays.append(selection)
         result, outputs = call_runtime(request, arrays, progress)
@@ -251,12 +258,14 @@ def check_size(layer, header: dict, scale: int) -> None:
 def run_enhance(procedure, run_mode, image, drawables, config, timer):
     layers = layers_to_process(drawables)
     request = {"command": "image", "model": chosen_model(config), "device": config.get_property("device")}
-    results = process_layers(request, layers, Progress(f"Enhancing with {request['model']}", len(layers)))
+    new_image = config.get_property("output") == "new-image"
+    progress = Progress(f"Enhancing with {request['model']}", len(layers))
+    results = process_layers(request, layers, progress, fresh=new_image)
     timer.lap("runtime", results)
     scale = results[0][1]["scale"]
     for layer, _, (header, _) in results:
         check_size(layer, header, scale)
-    if config.get_property("output") == "new-image":
+    if new_image:
         target = Gimp.Image.new_with_precision(
             image.get_width() * scale, image.get_height() * scale, image.get_base_type(), image.get_precision()
         )
@@ -273,7 +282,7 @@ def run_enhance(procedure, run_mode, image, drawables, config, timer):
             target.insert_layer(copy, None, 0)
             x, y = layer.get_offsets()[1:]
             copy.set_offsets(x * scale, y * scale)
-            write_pixels(copy, header, data)
+            write_pixels(copy, header, data, fresh=True)
         if run_mode == Gimp.RunMode.INTERACTIVE:
             Gimp.Display.new(target)
     else:
@@ -297,16 +306,17 @@ def run_style(procedure, run_mode, image, drawables, config, timer):
         "model": chosen_model(config),
         "device": config.get_property("device"),
         "strength": config.get_property("strength"),
-        "feather": config.get_property("feather"),
     }
-    results = process_layers(request, layers, Progress(f"Applying {request['model']}", len(layers)))
+    new_layer = config.get_property("output") == "new-layer"
+    progress = Progress(f"Applying {request['model']}", len(layers))
+    results = process_layers(request, layers, progress, fresh=new_layer)
     timer.lap("runtime", results)
     for layer, _, (header, _) in results:
         check_size(layer, header, 1)
     image.undo_group_start()
     try:
         for layer, result, (header, data) in results:
-            if config.get_property("output") == "new-layer":
+            if new_layer:
                 name = f"{layer.get_name()} ({result['model']})"
                 target = Gimp.Layer.new(
                     image, name, layer.get_width(), layer.get_height(), layer.type(), 100, Gimp.LayerMode.NORMAL
@@ -315,7 +325,7 @@ def run_style(procedure, run_mode, image, drawables, config, timer):
                 target.set_offsets(*layer.get_offsets()[1:])
             else:
                 target = layer
-            write_pixels(target, header, data)
+            write_pixels(target, header, data, fresh=new_layer)
     finally:
         image.undo_group_end()
     timer.lap("write")
@@ -362,7 +372,7 @@ def run_generate(procedure, run_mode, image, drawables, config, timer):
         for i, name in enumerate(names):  # the first image ends up lowest: GIMP plays animation frames bottom-up
             layer = Gimp.Layer.new(image, name, width, height, layer_type, 100, Gimp.LayerMode.NORMAL)
             image.insert_layer(layer, None, 0)
-            write_pixels(layer, one, data[i * size : (i + 1) * size])
+            write_pixels(layer, one, data[i * size : (i + 1) * size], fresh=True)
     finally:
         image.undo_group_end()
     timer.lap("write")
@@ -469,16 +479,14 @@ class GimpGan(Gimp.PlugIn):
             )
             procedure.set_documentation(
                 "Style transfer or colorize layers with a GAN model",
-                "Runs an image translation model on each selected layer, inside the selection when there is one, "
-                "blended with the original by strength. The result is a new layer above, or replaces the layer.",
+                "Runs an image translation model on each selected layer, blended with the original by strength, "
+                "and only inside the selection when there is one (soften its edge with Select ▸ Feather). The "
+                "result is a new layer above, or replaces the layer.",
                 name,
             )
             add_model_argument(procedure, self.models, ("translate",))
             procedure.add_double_argument(
                 "strength", "_Strength", "0 keeps the original, 1 is the model's result", 0.0, 1.0, 1.0, READWRITE
-            )
-            procedure.add_double_argument(
-                "feather", "_Feather", "Softens the selection's edge by this many pixels", 0.0, 100.0, 4.0, READWRITE
             )
             add_choice(
                 procedure,

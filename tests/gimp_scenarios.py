@@ -1,0 +1,222 @@
+"""Runs inside a real GIMP 3 (gimp-console, python-fu-eval): each procedure through the PDB on real images.
+
+tests/test_gimp.py runs this once and asserts on what it leaves in OUT: report.json (statuses, sizes,
+precisions, messages) and raw pixel dumps (NAME.raw, read back with the format the report gives).
+Nothing here judges the results; that is the tests' job, on the host, with numpy.
+"""
+
+import json
+import traceback
+from pathlib import Path
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+IN, OUT = Path("/tmp/gimp-gan-in"), Path("/tmp/gimp-gan-out")
+OUT.mkdir(parents=True, exist_ok=True)
+report = {}
+
+
+def load(name):
+    return Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(str(IN / name)))
+
+
+def dump(key, drawable, fmt):
+    width, height = drawable.get_width(), drawable.get_height()
+    data = drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, width, height), 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
+    (OUT / f"{key}.raw").write_bytes(bytes(data))
+    return {"width": width, "height": height, "format": fmt, "offsets": list(drawable.get_offsets()[1:])}
+
+
+def call(name, image=None, drawables=(), **arguments):
+    procedure = Gimp.get_pdb().lookup_procedure(name)
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    if image is not None:
+        config.set_property("image", image)
+        config.set_core_object_array("drawables", list(drawables))
+    for key, value in arguments.items():
+        config.set_property(key.replace("_", "-"), value)
+    result = procedure.run(config)
+    status = result.index(0)
+    outcome = {"status": status.value_nick}
+    if status == Gimp.PDBStatusType.SUCCESS:
+        outcome |= {"image": result.index(1), "device": result.index(2)}
+    else:
+        outcome["message"] = result.index(1).message if hasattr(result.index(1), "message") else str(result.index(1))
+    return outcome
+
+
+def scenario(function):
+    try:
+        report[function.__name__] = function()
+    except Exception:
+        report[function.__name__] = {"crash": traceback.format_exc()}
+    return function
+
+
+@scenario
+def enhance_in_image():
+    image = load("photo-small.png")
+    layer = image.get_layers()[0]
+    result = call("plug-in-gan-enhance", image, [layer], model="enhance-x2", output="scale-image")
+    return {
+        "status": result["status"],
+        "device": result.get("device"),
+        "same_image": result.get("image") == image,
+        "image_size": [image.get_width(), image.get_height()],
+        "layer": dump("enhance_in_image", layer, "R'G'B' u8"),
+    }
+
+
+@scenario
+def enhance_new_image():
+    image = load("photo-small.png")
+    layer = image.get_layers()[0]
+    result = call("plug-in-gan-enhance", image, [layer], model="enhance-x2", output="new-image")
+    new = result["image"]
+    return {
+        "status": result["status"],
+        "source_size": [image.get_width(), image.get_height()],
+        "new_size": [new.get_width(), new.get_height()],
+        "new_layer": dump("enhance_new_image", new.get_layers()[0], "R'G'B' u8"),
+        "source_layer": dump("enhance_new_image_source", layer, "R'G'B' u8"),
+    }
+
+
+@scenario
+def enhance_16bit():
+    image = load("photo-small-16bit.png")
+    layer = image.get_layers()[0]
+    result = call("plug-in-gan-enhance", image, [layer], model="enhance-x2")
+    return {
+        "status": result["status"],
+        "precision": image.get_precision().value_nick,
+        "layer": dump("enhance_16bit", layer, "R'G'B' u16"),
+    }
+
+
+@scenario
+def enhance_gray_alpha():
+    image = load("gray-alpha.png")
+    layer = image.get_layers()[0]
+    result = call("plug-in-gan-enhance", image, [layer], model="enhance-x2")
+    return {
+        "status": result["status"],
+        "base_type": image.get_base_type().value_nick,
+        "has_alpha": layer.has_alpha(),
+        "layer": dump("enhance_gray_alpha", layer, "Y'A u8"),
+    }
+
+
+@scenario
+def style_strength_zero():
+    image = load("photo-small.png")
+    layer = image.get_layers()[0]
+    before = dump("style_zero_before", layer, "R'G'B' u8")
+    result = call("plug-in-gan-style", image, [layer], model="test-style", strength=0.0, output="in-place")
+    return {"status": result["status"], "before": before, "after": dump("style_zero_after", layer, "R'G'B' u8")}
+
+
+@scenario
+def style_in_selection():
+    """A layer off the canvas origin, a selection over part of it, the result as a new layer above."""
+    image = Gimp.Image.new(200, 160, Gimp.ImageBaseType.RGB)
+    background = Gimp.Layer.new(image, "background", 200, 160, Gimp.ImageType.RGB_IMAGE, 100, Gimp.LayerMode.NORMAL)
+    image.insert_layer(background, None, 0)
+    background.fill(Gimp.FillType.WHITE)
+    photo = load("photo-small.png")
+    layer = Gimp.Layer.new_from_drawable(photo.get_layers()[0], image)
+    image.insert_layer(layer, None, 0)
+    layer.set_offsets(30, 20)
+    layer.set_name("photo")
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 60, 40, 50, 60)  # canvas coordinates
+    result = call("plug-in-gan-style", image, [layer], model="test-style", strength=1.0)
+    layers = image.get_layers()
+    return {
+        "status": result["status"],
+        "layer_names": [item.get_name() for item in layers],
+        "original": dump("style_selection_original", layer, "R'G'B' u8"),
+        "styled": dump("style_selection_styled", layers[0], "R'G'B' u8"),
+    }
+
+
+@scenario
+def generate_twice():
+    runs = []
+    for run in range(2):
+        result = call("plug-in-gan-generate", model="fashion-dcgan", seed=7, count=2, output="image")
+        image = result["image"]
+        runs.append(
+            {
+                "status": result["status"],
+                "base_type": image.get_base_type().value_nick,
+                "layers": [dump(f"generate_{run}_{i}", lay, "Y' u8") for i, lay in enumerate(image.get_layers())],
+                "names": [lay.get_name() for lay in image.get_layers()],
+            }
+        )
+    return runs
+
+
+@scenario
+def generate_frames_into_image():
+    image = load("photo-small.png")
+    before = len(image.get_layers())
+    result = call(
+        "plug-in-gan-generate",
+        image,
+        image.get_layers(),
+        model="fashion-cgan",
+        seed=1,
+        seed_to=2,
+        interpolate=True,
+        count=5,
+        output="layers",
+        size=64,
+        **{"class": "Sneaker"},
+    )
+    layers = image.get_layers()
+    return {
+        "status": result["status"],
+        "same_image": result.get("image") == image,
+        "added": len(layers) - before,
+        "names": [lay.get_name() for lay in layers],
+        "size": [layers[0].get_width(), layers[0].get_height()],
+    }
+
+
+@scenario
+def forced_error_leaves_image():
+    """A model that breaks after install: the run fails with a message and the image is as it was."""
+    image = load("photo-small.png")
+    layer = image.get_layers()[0]
+    before = dump("error_before", layer, "R'G'B' u8")
+    broken = Path(json.loads((IN / "broken-model.json").read_text())["path"])
+    broken.write_bytes(b"this is not an ONNX file any more")
+    result = call("plug-in-gan-enhance", image, [layer], model="test-broken")
+    return {
+        "status": result["status"],
+        "message": result.get("message"),
+        "image_size": [image.get_width(), image.get_height()],
+        "layers": len(image.get_layers()),
+        "before": before,
+        "after": dump("error_after", layer, "R'G'B' u8"),
+    }
+
+
+@scenario
+def indexed_refused():
+    image = load("photo-small.png")
+    image.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16, False, False, "")
+    result = call("plug-in-gan-enhance", image, image.get_layers(), model="enhance-x2")
+    return {
+        "status": result["status"],
+        "message": result.get("message"),
+        "size": [image.get_width(), image.get_height()],
+    }
+
+
+(OUT / "report.json").write_text(json.dumps(report, indent=1, default=str))

@@ -1,0 +1,176 @@
+"""The plug-in inside a real GIMP 3.0.4: installed by install.py, run through the PDB, judged on pixels.
+
+The GIMP is a cached Debian 13 root (tests/gimp_root.py); install.py puts the plug-in, the runtime
+(from a wheelhouse, as an offline user would) and the bundled models into it; tests/gimp_scenarios.py
+then runs every procedure in gimp-console once, and the tests below read what it left behind.
+These tests skip, saying why, where a chroot cannot be made (not root, no debootstrap).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import gimp_root
+import numpy as np
+import pytest
+from onnx_models import make_image_model
+from PIL import Image
+
+from gimp_gan_plugin.imagefile import write_image
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTO = Path(__file__).parent / "data" / "ladybird.png"
+MODELS_INSIDE = "/root/.local/share/gimp-gan/models"
+
+pytestmark = pytest.mark.skipif(gimp_root.unavailable_reason() is not None, reason=str(gimp_root.unavailable_reason()))
+
+
+def make_inputs(folder: Path, models: Path) -> None:
+    folder.mkdir(parents=True)
+    original = np.asarray(Image.open(PHOTO).convert("RGB"))
+    small = np.asarray(Image.fromarray(original).resize((128, 128), Image.Resampling.BICUBIC))
+    write_image(folder / "photo-small.png", small)
+    # 16-bit values that 8 bits cannot hold: the smooth photo plus a fine ramp.
+    ramp = np.arange(128 * 128 * 3, dtype=np.uint32).reshape(128, 128, 3) % 200
+    write_image(
+        folder / "photo-small-16bit.png", (small.astype(np.uint32) * 257 + ramp).clip(0, 65535).astype(np.uint16)
+    )
+    grey = np.asarray(Image.fromarray(small).convert("L").resize((60, 40)))
+    alpha = np.tile(np.linspace(0, 255, 60).astype(np.uint8), (40, 1))
+    write_image(folder / "gray-alpha.png", np.dstack([grey, alpha]))
+    models.mkdir(parents=True, exist_ok=True)
+    make_image_model(models / "test-style.onnx", name="test-style", task="translate", scale=1, seed=3)
+    make_image_model(models / "test-broken.onnx", name="test-broken", scale=2)
+    (folder / "broken-model.json").write_text(json.dumps({"path": f"{MODELS_INSIDE}/test-broken.onnx"}))
+
+
+@pytest.fixture(scope="module")
+def gimp():
+    """Installs into a fresh GIMP folder in the root, runs the scenarios, and returns what they left."""
+    root = gimp_root.ensure_root()
+    wheels = gimp_root.ensure_wheelhouse()
+    inside = gimp_root.copy_checkout(REPO)
+    gimp_root.run_in_root("rm -rf /root/.config/GIMP /root/.local/share/gimp-gan /tmp/gimp-gan-in /tmp/gimp-gan-out")
+    gimp_root.run_in_root("mkdir -p /root/.config/GIMP/3.0 /opt/wheels")
+    shutil.copytree(wheels, root / "opt" / "wheels", dirs_exist_ok=True)
+    make_inputs(root / "tmp" / "gimp-gan-in", root / MODELS_INSIDE.lstrip("/"))
+    install = f"python3 {inside}/install.py --wheelhouse /opt/wheels --no-demo"
+    first = gimp_root.run_in_root(install, timeout=900)
+    second = gimp_root.run_in_root(install, timeout=900)
+    console = gimp_root.run_in_root(
+        "gimp-console-3.0 -i -d -f --quit --batch-interpreter=python-fu-eval "
+        f"-b 'exec(open(\"{inside}/tests/gimp_scenarios.py\").read())'",
+        timeout=900,
+    )
+    out = root / "tmp" / "gimp-gan-out"
+    report = json.loads((out / "report.json").read_text())
+    crashed = {name: r["crash"] for name, r in report.items() if isinstance(r, dict) and "crash" in r}
+    assert not crashed, f"scenarios raised inside GIMP: {crashed}\n{console.stderr[-3000:]}"
+    return {"report": report, "out": out, "install": first.stdout, "reinstall": second.stdout, "console": console}
+
+
+def pixels(gimp, key: str, info: dict) -> np.ndarray:
+    channels = {"R'G'B' u8": 3, "R'G'B' u16": 3, "Y'A u8": 2, "Y' u8": 1}[info["format"]]
+    dtype = np.uint16 if "u16" in info["format"] else np.uint8
+    data = np.frombuffer((gimp["out"] / f"{key}.raw").read_bytes(), dtype)
+    return data.reshape(info["height"], info["width"], channels)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
+
+
+def test_install_in_the_gimp_root_then_nothing_to_do(gimp):
+    assert "plug-ins/gimp-gan" in gimp["install"]
+    assert "Nothing to do" in gimp["reinstall"], gimp["reinstall"]
+
+
+def test_enhance_doubles_the_canvas_and_beats_bicubic(gimp):
+    r = gimp["report"]["enhance_in_image"]
+    assert r["status"] == "success" and r["same_image"] and "CPU" in r["device"]
+    assert r["image_size"] == [256, 256] and [r["layer"]["width"], r["layer"]["height"]] == [256, 256]
+    original = np.asarray(Image.open(PHOTO).convert("RGB"))
+    small = Image.open(gimp["out"].parent / "gimp-gan-in" / "photo-small.png")
+    bicubic = np.asarray(small.resize((256, 256), Image.Resampling.BICUBIC))
+    enhanced = pixels(gimp, "enhance_in_image", r["layer"])
+    assert psnr(enhanced, original) > psnr(bicubic, original) + 0.3
+
+
+def test_enhance_to_a_new_image_leaves_the_source(gimp):
+    r = gimp["report"]["enhance_new_image"]
+    assert r["status"] == "success"
+    assert r["source_size"] == [128, 128] and r["new_size"] == [256, 256]
+    source = pixels(gimp, "enhance_new_image_source", r["source_layer"])
+    assert np.array_equal(source, np.asarray(Image.open(gimp["out"].parent / "gimp-gan-in" / "photo-small.png")))
+    assert np.array_equal(
+        pixels(gimp, "enhance_new_image", r["new_layer"]),
+        pixels(gimp, "enhance_in_image", gimp["report"]["enhance_in_image"]["layer"]),
+    )
+
+
+def test_16_bit_stays_16_bit(gimp):
+    r = gimp["report"]["enhance_16bit"]
+    assert r["status"] == "success" and r["precision"].startswith("u16")
+    values = pixels(gimp, "enhance_16bit", r["layer"])
+    assert values.shape == (256, 256, 3)
+    assert np.mean(values % 257 != 0) > 0.5  # not squeezed through 8 bits on the way
+
+
+def test_grey_with_alpha_stays_grey_with_alpha(gimp):
+    r = gimp["report"]["enhance_gray_alpha"]
+    assert r["status"] == "success" and r["base_type"] == "gray" and r["has_alpha"]
+    result = pixels(gimp, "enhance_gray_alpha", r["layer"])
+    assert result.shape == (80, 120, 2)
+    assert abs(result[:, :, 1].mean() - 127.5) < 3  # the alpha ramp, upscaled
+
+
+def test_style_with_strength_zero_changes_nothing(gimp):
+    r = gimp["report"]["style_strength_zero"]
+    assert r["status"] == "success"
+    assert np.array_equal(pixels(gimp, "style_zero_before", r["before"]), pixels(gimp, "style_zero_after", r["after"]))
+
+
+def test_style_changes_only_the_selection_as_a_new_layer_above(gimp):
+    r = gimp["report"]["style_in_selection"]
+    assert r["status"] == "success"
+    assert r["layer_names"] == ["photo (test-style)", "photo", "background"]
+    assert r["styled"]["offsets"] == r["original"]["offsets"] == [30, 20]
+    original = pixels(gimp, "style_selection_original", r["original"])
+    styled = pixels(gimp, "style_selection_styled", r["styled"])
+    inside = np.zeros(original.shape[:2], bool)
+    inside[20:80, 30:80] = True  # the selection (60, 40, 50×60 on the canvas) in the layer's coordinates
+    assert np.array_equal(styled[~inside], original[~inside])
+    assert np.abs(styled[inside].astype(int) - original[inside]).mean() > 5
+
+
+def test_generate_same_seed_same_pixels(gimp):
+    first, second = gimp["report"]["generate_twice"]
+    assert first["status"] == second["status"] == "success" and first["base_type"] == "gray"
+    assert first["names"] == ["fashion-dcgan seed 8", "fashion-dcgan seed 7"]
+    a = [pixels(gimp, f"generate_0_{i}", info) for i, info in enumerate(first["layers"])]
+    b = [pixels(gimp, f"generate_1_{i}", info) for i, info in enumerate(second["layers"])]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0], a[1]) and a[0].std() > 10
+
+
+def test_generate_interpolation_frames_as_layers(gimp):
+    r = gimp["report"]["generate_frames_into_image"]
+    assert r["status"] == "success" and r["same_image"] and r["added"] == 5
+    assert r["names"][0] == "fashion-cgan 1→2 frame 5 (100ms)" and r["names"][4].endswith("frame 1 (100ms)")
+    assert r["size"] == [64, 64]
+
+
+def test_a_failing_model_leaves_the_image_as_it_was(gimp):
+    r = gimp["report"]["forced_error_leaves_image"]
+    assert r["status"] == "execution-error"
+    assert "test-broken" in r["message"] and "Traceback" not in r["message"]
+    assert r["image_size"] == [128, 128] and r["layers"] == 1
+    assert np.array_equal(pixels(gimp, "error_before", r["before"]), pixels(gimp, "error_after", r["after"]))
+
+
+def test_indexed_images_are_refused_with_a_hint(gimp):
+    r = gimp["report"]["indexed_refused"]
+    assert r["status"] == "execution-error" and "Image ▸ Mode ▸ RGB" in r["message"]
+    assert r["size"] == [128, 128]
