@@ -9,6 +9,7 @@ These tests skip, saying why, where a chroot cannot be made (not root, no deboot
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,29 @@ def gimp():
     crashed = {name: r["crash"] for name, r in report.items() if isinstance(r, dict) and "crash" in r}
     assert not crashed, f"scenarios raised inside GIMP: {crashed}\n{console.stderr[-3000:]}"
     return {"report": report, "out": out, "install": first.stdout, "reinstall": second.stdout, "console": console}
+
+
+@pytest.fixture(scope="module")
+def gimp_gui(gimp):
+    """GIMP's GUI under Xvfb: each dialog opened and photographed, and an enhance undone with Ctrl+Z.
+
+    GIMP_GAN_SCREENSHOTS=docs/images also copies the dialog screenshots there (for the README).
+    """
+    inside = "/opt/gimp-gan"
+    gimp_root.run_in_root(
+        'echo "(show-welcome-dialog no)" > /root/.config/GIMP/3.0/gimprc && rm -rf /tmp/gimp-gan-gui && '
+        "(Xvfb :77 -screen 0 1280x800x24 >/dev/null 2>&1 &) && sleep 2 && export DISPLAY=:77 && "
+        "timeout 300 gimp-3.0 -n -d -f --batch-interpreter=python-fu-eval "
+        f"-b 'exec(open(\"{inside}/tests/gimp_gui.py\").read())' --quit; status=$?; pkill Xvfb; exit $status",
+        timeout=400,
+    )
+    out = gimp_root.ROOT / "tmp" / "gimp-gan-gui"
+    report = json.loads((out / "report.json").read_text())
+    assert "crash" not in report, report["crash"]
+    if os.environ.get("GIMP_GAN_SCREENSHOTS"):
+        for shot in out.glob("dialog-*.png"):
+            shutil.copy(shot, Path(os.environ["GIMP_GAN_SCREENSHOTS"]) / shot.name)
+    return {"report": report, "out": out}
 
 
 def pixels(gimp, key: str, info: dict) -> np.ndarray:
@@ -174,3 +198,16 @@ def test_indexed_images_are_refused_with_a_hint(gimp):
     r = gimp["report"]["indexed_refused"]
     assert r["status"] == "execution-error" and "Image ▸ Mode ▸ RGB" in r["message"]
     assert r["size"] == [128, 128]
+
+
+@pytest.mark.parametrize("procedure", ["generate", "enhance", "style"])
+def test_each_dialog_opens_from_the_declared_arguments(gimp_gui, procedure):
+    r = gimp_gui["report"][f"plug-in-gan-{procedure}"]
+    assert r["status"] == "cancel" and r["screenshot"]  # shown, photographed, then cancelled with Escape
+    shot = Image.open(gimp_gui["out"] / f"dialog-{procedure}.png")
+    assert shot.width > 300 and shot.height > 150 and np.asarray(shot.convert("L")).std() > 10
+
+
+def test_ctrl_z_undoes_an_enhance_in_one_step(gimp_gui):
+    r = gimp_gui["report"]["undo"]
+    assert r["enhanced_size"] == [256, 256] and r["undone_size"] == [128, 128] and r["pixels_restored"]

@@ -451,51 +451,41 @@ class GimpGan(Gimp.PlugIn):
         procedure.add_image_return_value(
             "result-image", "Result image", "The image the results went to", True, READWRITE
         )
-        add_device_argument(procedure)
-        if name == "plug-in-gan-generate":
-            self._generate_arguments(procedure)
-        elif name == "plug-in-gan-enhance":
-            procedure.set_sensitivity_mask(
-                Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
-            )
-            procedure.set_documentation(
-                "Upscale or restore layers with a GAN model",
-                "Runs an enhance model (upscaling ×2/×4, or ×1 restoration) on each selected layer. The canvas is "
-                "scaled with the layers (other layers by GIMP's own interpolation), or the results go to a new "
-                "image. Alpha is kept; inside a selection only the selected part changes.",
-                name,
-            )
-            add_model_argument(procedure, self.models, ("enhance",))
-            add_choice(
-                procedure,
-                "output",
-                "_Result",
-                "Where the result goes",
-                [("scale-image", "This image (canvas scaled with the layer)"), ("new-image", "A new image")],
-            )
-        else:
-            procedure.set_sensitivity_mask(
-                Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
-            )
-            procedure.set_documentation(
-                "Style transfer or colorize layers with a GAN model",
-                "Runs an image translation model on each selected layer, blended with the original by strength, "
-                "and only inside the selection when there is one (soften its edge with Select ▸ Feather). The "
-                "result is a new layer above, or replaces the layer.",
-                name,
-            )
-            add_model_argument(procedure, self.models, ("translate",))
-            procedure.add_double_argument(
-                "strength", "_Strength", "0 keeps the original, 1 is the model's result", 0.0, 1.0, 1.0, READWRITE
-            )
-            add_choice(
-                procedure,
-                "output",
-                "_Result",
-                "Where the result goes",
-                [("new-layer", "A new layer above"), ("in-place", "Replace the layer")],
-            )
+        {
+            "plug-in-gan-generate": self._generate_arguments,
+            "plug-in-gan-enhance": self._enhance_arguments,
+            "plug-in-gan-style": self._style_arguments,
+        }[name](procedure)
+        add_device_argument(procedure)  # last, below the model's own settings in the dialog
         return procedure
+
+    def _enhance_arguments(self, procedure):
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES)
+        procedure.set_documentation(
+            "Upscale or restore layers with a GAN model",
+            "Runs an enhance model (upscaling ×2/×4, or ×1 restoration) on each selected layer. The canvas is "
+            "scaled with the layers (other layers by GIMP's own interpolation), or the results go to a new "
+            "image. Alpha is kept; inside a selection only the selected part changes.",
+            procedure.get_name(),
+        )
+        add_model_argument(procedure, self.models, ("enhance",))
+        outputs = [("scale-image", "This image (canvas scaled with the layer)"), ("new-image", "A new image")]
+        add_choice(procedure, "output", "Out_put", "Where the result goes", outputs)
+
+    def _style_arguments(self, procedure):
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES)
+        procedure.set_documentation(
+            "Style transfer or colorize layers with a GAN model",
+            "Runs an image translation model on each selected layer, blended with the original by strength, "
+            "and only inside the selection when there is one (soften its edge with Select ▸ Feather). The "
+            "result is a new layer above, or replaces the layer.",
+            procedure.get_name(),
+        )
+        add_model_argument(procedure, self.models, ("translate",))
+        blurb = "0 keeps the original, 1 is the model's result"
+        procedure.add_double_argument("strength", "_Strength", blurb, 0.0, 1.0, 1.0, READWRITE)
+        outputs = [("new-layer", "A new layer above"), ("in-place", "Replace the layer")]
+        add_choice(procedure, "output", "Out_put", "Where the result goes", outputs)
 
     def _generate_arguments(self, procedure):
         procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.ALWAYS)
@@ -508,30 +498,27 @@ class GimpGan(Gimp.PlugIn):
         )
         add_model_argument(procedure, self.models, ("generate",))
         procedure.add_int_argument("seed", "S_eed", "Seed of the first image", 0, 2**31 - 1, 42, READWRITE)
-        procedure.add_boolean_argument("random-seed", "_Random seed", "Pick a new seed on every run", False, READWRITE)
-        procedure.add_int_argument("count", "_Count", "How many images (or frames)", 1, 256, 4, READWRITE)
+        procedure.add_boolean_argument("random-seed", "Ra_ndom seed", "Pick a new seed on every run", False, READWRITE)
+        procedure.add_int_argument("count", "Co_unt", "How many images (or frames)", 1, 256, 4, READWRITE)
         classes = Gimp.Choice.new()
         classes.add(RANDOM_CLASS, 0, "Random (from the seed)", "")
         names = sorted({c for m in self.models if m["task"] == "generate" for c in m["classes"]})
         for i, label in enumerate(names, 1):
             classes.add(label, i, label, "For class-conditional models")
         procedure.add_choice_argument(
-            "class", "C_lass", "Class, for class-conditional models", classes, RANDOM_CLASS, READWRITE
+            "class", "Cl_ass", "Class, for class-conditional models", classes, RANDOM_CLASS, READWRITE
         )
         procedure.add_double_argument(
-            "truncation", "_Truncation ψ", "Below 1 trades variety for typical images", 0.0, 1.0, 1.0, READWRITE
+            "truncation", "Trunca_tion ψ", "Below 1 trades variety for typical images", 0.0, 1.0, 1.0, READWRITE
         )
         procedure.add_boolean_argument(
             "interpolate", "_Interpolate to another seed", "Frames morph from the seed to seed-to", False, READWRITE
         )
-        procedure.add_int_argument("seed-to", "Seed _to", "Last frame's seed", 0, 2**31 - 1, 7, READWRITE)
-        add_choice(
-            procedure,
-            "output",
-            "_Result",
-            "Where the images go",
-            [("layers", "New layers in this image"), ("image", "A new image")],
+        procedure.add_int_argument(
+            "seed-to", "Last _frame's seed", "Seed of the last frame, with interpolate", 0, 2**31 - 1, 7, READWRITE
         )
+        outputs = [("layers", "New layers in this image"), ("image", "A new image")]
+        add_choice(procedure, "output", "Out_put", "Where the images go", outputs)
         procedure.add_int_argument(
             "size", "Si_ze", "Longer side in pixels (0: the model's own size)", 0, 4096, 0, READWRITE
         )

@@ -1,0 +1,87 @@
+"""Runs inside GIMP 3's GUI (under Xvfb, python-fu-eval): opens each dialog for a screenshot, and undoes.
+
+Each procedure is called interactively, so GIMP builds its dialog from the declared arguments; a helper
+waits for the window, photographs it and presses Escape, and the call returns CANCEL. Then an enhance
+run is undone with Ctrl+Z in the image window, as a user would. tests/test_gimp.py asserts on OUT.
+"""
+
+import json
+import re
+import subprocess
+import time
+import traceback
+from pathlib import Path
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+IN, OUT = Path("/tmp/gimp-gan-in"), Path("/tmp/gimp-gan-gui")
+OUT.mkdir(parents=True, exist_ok=True)
+DIALOGS = {
+    "plug-in-gan-generate": "Generate",
+    "plug-in-gan-enhance": "Enhance (Upscale / Restore)",
+    "plug-in-gan-style": "Style Transfer / Colorize",
+}
+SHOT = """
+id=$(timeout 60 xdotool search --sync --onlyvisible --name "$1" | head -1)
+[ -n "$id" ] || exit 1
+sleep 2
+import -window "$id" "$2"
+xdotool windowfocus --sync "$id" key Escape
+"""
+report = {}
+
+
+def pixels(drawable):
+    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
+    return bytes(drawable.get_buffer().get(rect, 1.0, "R'G'B' u8", Gegl.AbyssPolicy.CLAMP))
+
+
+def xdotool(*arguments):
+    return subprocess.run(["xdotool", *arguments], capture_output=True, text=True, timeout=60).stdout.strip()
+
+
+try:
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(str(IN / "photo-small.png")))
+    layer = image.get_layers()[0]
+    Gimp.Display.new(image)
+    Gimp.displays_flush()
+    for name, title in DIALOGS.items():
+        shot = OUT / f"dialog-{name.removeprefix('plug-in-gan-')}.png"
+        helper = subprocess.Popen(["sh", "-c", SHOT, "shot", f"^{re.escape(title)}$", str(shot)])
+        procedure = Gimp.get_pdb().lookup_procedure(name)
+        config = procedure.create_config()
+        config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
+        config.set_property("image", image)
+        config.set_core_object_array("drawables", [layer])
+        status = procedure.run(config).index(0)
+        helper.wait(timeout=120)
+        report[name] = {"status": status.value_nick, "screenshot": shot.exists()}
+
+    before = pixels(layer)
+    procedure = Gimp.get_pdb().lookup_procedure("plug-in-gan-enhance")
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [layer])
+    config.set_property("model", "enhance-x2")
+    procedure.run(config)
+    Gimp.displays_flush()
+    enhanced_size = [image.get_width(), image.get_height()]
+    window = xdotool("search", "--onlyvisible", "--name", r"\(RGB color").splitlines()[0]  # the image window
+    xdotool("windowfocus", "--sync", window, "key", "ctrl+z")
+    for _ in range(50):  # GIMP handles the key in its own time
+        if image.get_width() == 128:
+            break
+        time.sleep(0.2)
+    report["undo"] = {
+        "enhanced_size": enhanced_size,
+        "undone_size": [image.get_width(), image.get_height()],
+        "pixels_restored": pixels(image.get_layers()[0]) == before,
+    }
+except Exception:
+    report["crash"] = traceback.format_exc()
+(OUT / "report.json").write_text(json.dumps(report, indent=1))
