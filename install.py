@@ -274,25 +274,20 @@ class Installer:
         print()
         if self.dry_run:
             print(f"Dry run: {len(self.changes)} step(s) planned, nothing changed.")
-            return
-        print("Done." if self.changes else "Nothing to do: everything was already installed.")
-        device = "an NVIDIA GPU (CUDA) when usable, else the CPU" if self.gpu else "the CPU"
-        print(f"  runtime:  {self.python()}  (runs models on {device})")
-        print(f"  models:   {self.models}  ({', '.join(m['name'] for m in models) or 'none'})")
-        if self.gimps:
+        else:
+            print("Done." if self.changes else "Nothing to do: everything was already installed.")
+            device = "an NVIDIA GPU (CUDA) when usable, else the CPU" if self.gpu else "the CPU"
+            print(f"  runtime:  {self.python()}  (runs models on {device})")
+            print(f"  models:   {self.models}  ({', '.join(m['name'] for m in models) or 'none'})")
             for gimp in self.gimps:
                 print(f"  plug-in:  {gimp.path / 'plug-ins' / PLUGIN}")
-            print(
-                "Restart GIMP 3, then find the tools under Filters ▸ Generative (GAN) (and File ▸ Create ▸ Generate)."
-            )
-        else:
-            found = (
-                f" (found only GIMP 2: {', '.join(map(str, self.old_gimps))}; gimp-gan needs GIMP 3)"
-                if self.old_gimps
-                else ""
-            )
-            print(f"No GIMP 3 user folder was found{found}. The runtime is ready; once GIMP 3 is installed and has")
-            print("been started once, run this again, or point it at GIMP's folder: python3 install.py --gimp-dir DIR")
+        if self.gimps:
+            print("Restart GIMP 3; the tools are under Filters ▸ Generative (GAN), and File ▸ Create ▸ Generate.")
+            return
+        if self.old_gimps:
+            print(f"Found only GIMP 2 ({', '.join(map(str, self.old_gimps))}); gimp-gan needs GIMP 3.")
+        print("No GIMP 3 user folder was found. The runtime is set up anyway; once GIMP 3 is installed and has been")
+        print("started once, run this again, or name GIMP's folder: python3 install.py --gimp-dir DIR")
 
     def uninstall(self) -> int:
         manifest_path = self.data / MANIFEST
