@@ -322,6 +322,7 @@ class Installer:
 def main() -> int:
     if sys.version_info < (3, 10):  # noqa: UP036 - this script runs under whatever Python the user has
         sys.exit("install.py needs Python 3.10 or newer")
+    sys.stdout.reconfigure(line_buffering=True)  # our lines and those of the commands we run, in order
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gimp-dir", type=Path, help="GIMP 3's user folder (default: found automatically)")
     parser.add_argument("--cpu", action="store_true", help="the CPU build of onnxruntime even with an NVIDIA GPU")
