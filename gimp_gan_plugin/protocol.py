@@ -13,7 +13,8 @@ Requests (plug-in → worker, one per worker process):
     {"command": "image", "model", "device", "strength", "feather"} + arrays [image, optional mask]
     {"command": "generate", "model", "device", "seeds", "class", "truncation", "size"}
     {"command": "interpolate", "model", "device", "seed", "seed_to", "frames", "class", "truncation", "size"}
-Replies (worker → plug-in): any number of {"progress": fraction}, then one of
+Replies (worker → plug-in): {"device": "running on CPU"} once the model is loaded, any number of
+{"progress": fraction}, then one of
     {"result": {...}} + arrays        {"error": "message for the user", "kind": "ModelError"}
 """
 

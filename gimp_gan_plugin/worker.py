@@ -35,6 +35,10 @@ class ProgressSender:
     def __init__(self, stream: BinaryIO):
         self.stream, self.last = stream, -1.0
 
+    def started(self, session) -> None:
+        """Tells the plug-in which device runs the model, before the work begins (shown with the progress)."""
+        protocol.send(self.stream, {"device": session.report.describe()})
+
     def __call__(self, fraction: float) -> bool:
         if fraction - self.last >= 0.01 or fraction >= 1.0:
             self.last = fraction
@@ -56,6 +60,7 @@ def list_models(request: dict, arrays: list[np.ndarray], progress: ProgressSende
 def process_image(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
     engine = Engine(DEVICES[request.get("device", "auto")])
     session = engine.load(request["model"], ("enhance", "translate"))
+    progress.started(session)
     image, mask = arrays[0], arrays[1] if len(arrays) > 1 else None
     result = engine.process_image(
         request["model"],
@@ -71,6 +76,7 @@ def process_image(request: dict, arrays: list[np.ndarray], progress: ProgressSen
 def generate(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
     engine = Engine(DEVICES[request.get("device", "auto")])
     session = engine.load(request["model"], ("generate",))
+    progress.started(session)
     common = dict(class_label=request.get("class"), truncation=float(request.get("truncation", 1.0)))
     if request["command"] == "interpolate":
         images = engine.interpolate(

@@ -1,8 +1,9 @@
 """Runs inside GIMP 3's GUI (under Xvfb, python-fu-eval): opens each dialog for a screenshot, and undoes.
 
 Each procedure is called interactively, so GIMP builds its dialog from the declared arguments; a helper
-waits for the window, photographs it and presses Escape, and the call returns CANCEL. Then an enhance
-run is undone with Ctrl+Z in the image window, as a user would. tests/test_gimp.py asserts on OUT.
+waits for the window, photographs it and presses Escape, and the call returns CANCEL. Then Enhance
+runs from its dialog (Return presses OK) and is undone with Ctrl+Z in the image window, as a user
+would. tests/test_gimp.py asserts on OUT.
 """
 
 import json
@@ -29,8 +30,8 @@ SHOT = """
 id=$(timeout 60 xdotool search --sync --onlyvisible --name "$1" | head -1)
 [ -n "$id" ] || exit 1
 sleep 2
-import -window "$id" "$2"
-xdotool windowfocus --sync "$id" key Escape
+[ -z "$2" ] || import -window "$id" "$2"
+xdotool windowfocus --sync "$id" key "$3"
 """
 report = {}
 
@@ -44,6 +45,19 @@ def xdotool(*arguments):
     return subprocess.run(["xdotool", *arguments], capture_output=True, text=True, timeout=60).stdout.strip()
 
 
+def in_dialog(name, title, image, layer, key, shot=""):
+    """Runs a procedure interactively; a helper photographs its dialog (if `shot`), then presses `key`."""
+    helper = subprocess.Popen(["sh", "-c", SHOT, "shot", f"^{re.escape(title)}$", str(shot), key])
+    procedure = Gimp.get_pdb().lookup_procedure(name)
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [layer])
+    status = procedure.run(config).index(0)
+    helper.wait(timeout=120)
+    return status
+
+
 try:
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(str(IN / "photo-small.png")))
     layer = image.get_layers()[0]
@@ -51,24 +65,11 @@ try:
     Gimp.displays_flush()
     for name, title in DIALOGS.items():
         shot = OUT / f"dialog-{name.removeprefix('plug-in-gan-')}.png"
-        helper = subprocess.Popen(["sh", "-c", SHOT, "shot", f"^{re.escape(title)}$", str(shot)])
-        procedure = Gimp.get_pdb().lookup_procedure(name)
-        config = procedure.create_config()
-        config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
-        config.set_property("image", image)
-        config.set_core_object_array("drawables", [layer])
-        status = procedure.run(config).index(0)
-        helper.wait(timeout=120)
+        status = in_dialog(name, title, image, layer, "Escape", shot)
         report[name] = {"status": status.value_nick, "screenshot": shot.exists()}
 
     before = pixels(layer)
-    procedure = Gimp.get_pdb().lookup_procedure("plug-in-gan-enhance")
-    config = procedure.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
-    config.set_property("image", image)
-    config.set_core_object_array("drawables", [layer])
-    config.set_property("model", "enhance-x2")
-    procedure.run(config)
+    status = in_dialog("plug-in-gan-enhance", DIALOGS["plug-in-gan-enhance"], image, layer, "Return")  # OK
     Gimp.displays_flush()
     enhanced_size = [image.get_width(), image.get_height()]
     window = xdotool("search", "--onlyvisible", "--name", r"\(RGB color").splitlines()[0]  # the image window
@@ -78,6 +79,7 @@ try:
             break
         time.sleep(0.2)
     report["undo"] = {
+        "status": status.value_nick,
         "enhanced_size": enhanced_size,
         "undone_size": [image.get_width(), image.get_height()],
         "pixels_restored": pixels(image.get_layers()[0]) == before,

@@ -113,6 +113,42 @@ def enhance_gray_alpha():
 
 
 @scenario
+def enhance_two_layers():
+    image = load("photo-small.png")
+    bottom = image.get_layers()[0]
+    top = Gimp.Layer.new_from_drawable(bottom, image)
+    image.insert_layer(top, None, 0)
+    top.set_offsets(10, 6)
+    result = call("plug-in-gan-enhance", image, [top, bottom], model="enhance-x2")
+    layers = image.get_layers()
+    return {
+        "status": result["status"],
+        "sizes": [[layer.get_width(), layer.get_height()] for layer in layers],
+        "offsets": [list(layer.get_offsets()[1:]) for layer in layers],
+        "top": dump("two_layers_top", layers[0], "R'G'B' u8"),
+        "bottom": dump("two_layers_bottom", layers[1], "R'G'B' u8"),
+    }
+
+
+@scenario
+def runtime_missing():
+    """The runtime's folder was deleted after install: the message says how to install it again."""
+    record_path = Path(Gimp.directory()) / "plug-ins" / "gimp-gan" / "runtime.json"
+    original = record_path.read_text()
+    record_path.write_text(json.dumps(json.loads(original) | {"python": "/deleted/runtime/bin/python"}))
+    try:
+        image = load("photo-small.png")
+        result = call("plug-in-gan-enhance", image, image.get_layers(), model="enhance-x2")
+    finally:
+        record_path.write_text(original)
+    return {
+        "status": result["status"],
+        "message": result.get("message"),
+        "size": [image.get_width(), image.get_height()],
+    }
+
+
+@scenario
 def style_strength_zero():
     image = load("photo-small.png")
     layer = image.get_layers()[0]

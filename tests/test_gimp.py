@@ -194,6 +194,21 @@ def test_a_failing_model_leaves_the_image_as_it_was(gimp):
     assert np.array_equal(pixels(gimp, "error_before", r["before"]), pixels(gimp, "error_after", r["after"]))
 
 
+def test_several_selected_layers_are_each_enhanced(gimp):
+    r = gimp["report"]["enhance_two_layers"]
+    assert r["status"] == "success"
+    assert r["sizes"] == [[256, 256], [256, 256]] and r["offsets"] == [[20, 12], [0, 0]]
+    expected = pixels(gimp, "enhance_in_image", gimp["report"]["enhance_in_image"]["layer"])
+    assert np.array_equal(pixels(gimp, "two_layers_top", r["top"]), expected)
+    assert np.array_equal(pixels(gimp, "two_layers_bottom", r["bottom"]), expected)
+
+
+def test_a_missing_runtime_is_reported_with_the_install_command(gimp):
+    r = gimp["report"]["runtime_missing"]
+    assert r["status"] == "execution-error" and r["size"] == [128, 128]
+    assert "runtime is not installed" in r["message"] and "/opt/gimp-gan/install.py" in r["message"]
+
+
 def test_indexed_images_are_refused_with_a_hint(gimp):
     r = gimp["report"]["indexed_refused"]
     assert r["status"] == "execution-error" and "Image ▸ Mode ▸ RGB" in r["message"]
@@ -208,6 +223,11 @@ def test_each_dialog_opens_from_the_declared_arguments(gimp_gui, procedure):
     assert shot.width > 300 and shot.height > 150 and np.asarray(shot.convert("L")).std() > 10
 
 
-def test_ctrl_z_undoes_an_enhance_in_one_step(gimp_gui):
+def test_enhance_from_its_dialog_then_ctrl_z_undoes_it_in_one_step(gimp_gui):
     r = gimp_gui["report"]["undo"]
-    assert r["enhanced_size"] == [256, 256] and r["undone_size"] == [128, 128] and r["pixels_restored"]
+    assert (
+        r["status"] == "success"
+        and r["enhanced_size"] == [256, 256]
+        and r["undone_size"] == [128, 128]
+        and r["pixels_restored"]
+    )

@@ -76,7 +76,8 @@ def run_worker(request: dict, arrays=()) -> list[tuple[dict, list[bytes]]]:
 def test_worker_enhances_with_progress_and_names_the_device(enhance_x2, photo):
     image = (photo * 255).astype(np.uint8)
     messages = run_worker({"command": "image", "model": "test-x2", "device": "cpu"}, [image])
-    *progress, (result, [data]) = messages
+    (device, _), *progress, (result, [data]) = messages
+    assert device == {"device": "running on CPU"}
     assert progress and all("progress" in m for m, _ in progress) and progress[-1][0]["progress"] == 1.0
     info = result["result"]
     assert info["device"] == "running on CPU" and info["scale"] == 2 and info["engine_seconds"] > 0

@@ -90,17 +90,20 @@ def call_runtime(request: dict, arrays=(), progress=None) -> tuple:
                 pass  # the worker died before reading everything; its exit status is reported below
             while (message := protocol.receive(worker.stdout)) is not None:
                 header, arrays = message
-                if "progress" in header:
+                if "progress" in header or "device" in header:
                     if progress:
-                        progress(header["progress"])
+                        progress.update(header)
                     continue
                 if "error" in header:
                     hint = f"\n\nDetails: {RUNTIME_LOG}" if header.get("kind") == "InternalError" else ""
                     raise PluginError(header["error"] + hint)
                 return header["result"], list(zip(header.get("arrays", []), arrays, strict=True))
-        finally:
-            if worker.poll() is None and worker.wait(timeout=30) is None:
+        finally:  # the worker exits by itself once it has answered; one that hangs is stopped
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 worker.kill()
+                worker.wait()
     code = worker.returncode
     why = " (killed: probably out of memory; try a smaller image or the CPU)" if code in (-9, 137) else ""
     raise PluginError(f"The gimp-gan runtime stopped unexpectedly with exit code {code}{why}.\nIts log: {RUNTIME_LOG}")
@@ -219,10 +222,13 @@ class Progress:
 
     def __init__(self, text: str, parts: int = 1):
         Gimp.progress_init(text)
-        self.parts, self.index = parts, 0
+        self.text, self.parts, self.index = text, parts, 0
 
-    def __call__(self, fraction: float) -> None:
-        Gimp.progress_update((self.index + fraction) / self.parts)
+    def update(self, message: dict) -> None:
+        if "device" in message:  # which device really runs, shown while it runs
+            Gimp.progress_set_text(f"{self.text}: {message['device']}")
+        else:
+            Gimp.progress_update((self.index + message["progress"]) / self.parts)
 
 
 def layers_to_process(drawables) -> list:
