@@ -100,3 +100,25 @@ def test_worker_reports_user_errors_as_messages(models):
     assert message["kind"] == "ModelNotFoundError" and "no-such-model" in message["error"]
     [(message, _)] = run_worker({"command": "format-disk"})
     assert "does not know the command" in message["error"]
+
+
+def test_worker_stops_when_the_plug_in_goes_away(enhance_x2):
+    """GIMP cancels a plug-in's progress by ending the plug-in: the worker must notice and exit, not linger."""
+    stdin = io.BytesIO()
+    image = np.zeros((1100, 1100, 3), np.uint8)
+    protocol.send(
+        stdin,
+        {"command": "image", "model": "test-x2", "arrays": [protocol.array_header("uint8", image.shape)]},
+        [image],
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "gimp_gan_plugin.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    worker.stdin.write(stdin.getvalue())
+    worker.stdin.close()
+    assert "device" in protocol.receive(worker.stdout)[0]
+    worker.stdout.close()  # the plug-in is gone
+    assert worker.wait(timeout=60) == 3
