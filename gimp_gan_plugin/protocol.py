@@ -10,7 +10,7 @@ PNG or other re-encoding: a 12-megapixel RGBA float layer is 192 MB, copied once
 
 Requests (plug-in → worker, one per worker process):
     {"command": "models"}
-    {"command": "image", "model", "device", "strength", "feather"} + arrays [image, optional mask]
+    {"command": "image", "model", "device", "strength"} + arrays [image, optional selection mask]
     {"command": "generate", "model", "device", "seeds", "class", "truncation", "size"}
     {"command": "interpolate", "model", "device", "seed", "seed_to", "frames", "class", "truncation", "size"}
 Replies (worker → plug-in): {"device": "running on CPU"} once the model is loaded, any number of

@@ -61,15 +61,9 @@ def process_image(request: dict, arrays: list[np.ndarray], progress: ProgressSen
     engine = Engine(DEVICES[request.get("device", "auto")])
     session = engine.load(request["model"], ("enhance", "translate"))
     progress.started(session)
-    image, mask = arrays[0], arrays[1] if len(arrays) > 1 else None
-    result = engine.process_image(
-        request["model"],
-        image,
-        mask=mask[..., 0] if mask is not None and mask.ndim == 3 else mask,
-        strength=float(request.get("strength", 1.0)),
-        feather=float(request.get("feather", 0.0)),
-        progress=progress,
-    )
+    image, mask = arrays[0], arrays[1] if len(arrays) > 1 else None  # mask: the selection, (H, W) float
+    strength = float(request.get("strength", 1.0))
+    result = engine.process_image(request["model"], image, mask=mask, strength=strength, progress=progress)
     return _described(session, {"scale": session.info.scale}), [result]
 
 
