@@ -52,21 +52,14 @@ def main() -> None:
     reason = gimp_root.unavailable_reason()
     if reason:
         sys.exit(reason)
-    root = gimp_root.ensure_root()
-    inside = gimp_root.copy_checkout(REPO)
-    shutil.copytree(gimp_root.ensure_wheelhouse(), root / "opt" / "wheels", dirs_exist_ok=True)
-    models = root / "root" / ".local" / "share" / "gimp-gan" / "models"
-    models.mkdir(parents=True, exist_ok=True)
+    models = gimp_root.prepare_clean_install(REPO)
     make_image_model(models / "test-style.onnx", name="test-style", task="translate", scale=1, seed=3)
-    gimp_root.run_in_root("mkdir -p /root/.config/GIMP/3.0")
-    gimp_root.run_in_root(f"python3 {inside}/install.py --wheelhouse /opt/wheels --no-demo", timeout=900)
+    gimp_root.run_in_root(gimp_root.INSTALL, timeout=900)
+    root = gimp_root.ROOT
     shutil.copy(PHOTO, root / "tmp" / "bench-photo.jpg")
     batch = BATCH.format(runs=[(p, m) for p, m, _ in RUNS], width=WIDTH, height=HEIGHT)
     (root / "tmp" / "bench.py").write_text(batch)
-    console = gimp_root.run_in_root(
-        "gimp-console-3.0 -i -d -f --quit --batch-interpreter=python-fu-eval -b 'exec(open(\"/tmp/bench.py\").read())'",
-        timeout=1800,
-    )
+    console = gimp_root.run_batch("/tmp/bench.py", timeout=1800)
     timings = [json.loads(m) for m in re.findall(r"gimp-gan timing \S+ (\{.*\})", console.stderr + console.stdout)]
     results = json.loads((root / "tmp" / "bench.json").read_text())
     print(f"{WIDTH}×{HEIGHT} RGB 8-bit layer ({WIDTH * HEIGHT / 1e6:.0f} MP), GIMP 3.0.4, runtime on the CPU\n")

@@ -15,7 +15,7 @@ from .discovery import discover_models, model_search_path
 from .engine import Engine
 from .errors import GimpGanError
 from .imagefile import read_image, write_image
-from .imaging import from_unit_float
+from .imaging import from_unit_float, psnr
 from .runtime import PROVIDERS
 
 DESCRIPTION = """\
@@ -261,14 +261,14 @@ def cmd_demo(args) -> int:
     write_image(args.output / "photo-small.png", small)
     write_image(args.output / "photo-bicubic-x4.png", bicubic)
     print(f"{args.photo.name} reduced to {small.shape[1]}×{small.shape[0]}, then upscaled ×4 again:")
-    print(f"  {'bicubic':<20} PSNR {_psnr(bicubic, original):5.2f} dB against the original")
+    print(f"  {'bicubic':<20} PSNR {psnr(bicubic, original):5.2f} dB against the original")
     for entry in entries:
         if entry.info.task == "enhance" and entry.info.scale == 4:
             session = engine.load(entry.path)
             result = engine.process_image(entry.path, small)
             write_image(args.output / f"photo-{entry.name}.png", result)
-            psnr = _psnr(result, original)
-            print(f"  {entry.name:<20} PSNR {psnr:5.2f} dB against the original ({session.report.describe()})")
+            score = psnr(result, original)
+            print(f"  {entry.name:<20} PSNR {score:5.2f} dB against the original ({session.report.describe()})")
     for entry in entries:
         if entry.info.task == "generate":
             images = engine.generate(entry.path, range(16))
@@ -276,8 +276,3 @@ def cmd_demo(args) -> int:
             print(f"  {entry.name:<20} 16 samples (seeds 0–15) in {entry.name}-grid.png")
     print(f"Results in {args.output}")
     return 0
-
-
-def _psnr(image: np.ndarray, reference: np.ndarray) -> float:
-    error = np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / max(error, 1e-10)))

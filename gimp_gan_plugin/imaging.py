@@ -33,6 +33,12 @@ def report(progress: ProgressCallback | None, fraction: float) -> None:
         raise Cancelled
 
 
+def psnr(image: np.ndarray, reference: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two 8-bit images, in dB (all channels)."""
+    error = np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(error, 1e-10)))
+
+
 # --- dtypes and channels -------------------------------------------------------------------------
 
 

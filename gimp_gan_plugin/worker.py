@@ -24,6 +24,7 @@ from . import imaging, protocol
 from .discovery import discover_models
 from .engine import Engine
 from .errors import GimpGanError
+from .runtime import Session
 
 log = logging.getLogger("gimp_gan")
 DEVICES = {"auto": "auto", "gpu": "cuda", "cpu": "cpu"}
@@ -57,10 +58,16 @@ def list_models(request: dict, arrays: list[np.ndarray], progress: ProgressSende
     return {"models": rows}, []
 
 
-def process_image(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
+def _open(request: dict, tasks: tuple[str, ...], progress: ProgressSender) -> tuple[Engine, Session]:
+    """The engine on the requested device and the model's session; the plug-in learns the device first."""
     engine = Engine(DEVICES[request.get("device", "auto")])
-    session = engine.load(request["model"], ("enhance", "translate"))
+    session = engine.load(request["model"], tasks)
     progress.started(session)
+    return engine, session
+
+
+def process_image(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
+    engine, session = _open(request, ("enhance", "translate"), progress)
     image, mask = arrays[0], arrays[1] if len(arrays) > 1 else None  # mask: the selection, (H, W) float
     strength = float(request.get("strength", 1.0))
     result = engine.process_image(request["model"], image, mask=mask, strength=strength, progress=progress)
@@ -68,9 +75,7 @@ def process_image(request: dict, arrays: list[np.ndarray], progress: ProgressSen
 
 
 def generate(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
-    engine = Engine(DEVICES[request.get("device", "auto")])
-    session = engine.load(request["model"], ("generate",))
-    progress.started(session)
+    engine, session = _open(request, ("generate",), progress)
     common = dict(class_label=request.get("class"), truncation=float(request.get("truncation", 1.0)))
     if request["command"] == "interpolate":
         images = engine.interpolate(

@@ -29,6 +29,9 @@ PACKAGES = "gimp python3-gi gir1.2-gimp-3.0 python3-venv xvfb xauth x11-apps ima
 # The runtime's wheels for trixie's Python 3.13, downloaded on the host so the root never needs the index.
 RUNTIME_WHEELS = ["numpy>=1.24", "pillow>=10", "onnxruntime>=1.18"]
 READY = ".gimp-gan-ready"
+CHECKOUT = "/opt/gimp-gan"  # where copy_checkout puts this repository inside the root
+MODELS = "/root/.local/share/gimp-gan/models"  # the user model folder install.py fills inside the root
+INSTALL = f"python3 {CHECKOUT}/install.py --wheelhouse /opt/wheels --no-demo"
 
 
 def unavailable_reason() -> str | None:
@@ -93,7 +96,7 @@ def ensure_root() -> Path:
     return ROOT
 
 
-def copy_checkout(repo: Path, inside: str = "/opt/gimp-gan") -> str:
+def copy_checkout(repo: Path, inside: str = CHECKOUT) -> str:
     """Put this checkout's files (tracked and new, not ignored ones) into the root; returns the path inside."""
     files = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -122,6 +125,24 @@ def ensure_wheelhouse() -> Path:
         subprocess.run([*download, *RUNTIME_WHEELS], check=True)
         marker.touch()
     return WHEELHOUSE
+
+
+def prepare_clean_install(repo: Path) -> Path:
+    """The root with this checkout, the runtime's wheels, an empty GIMP 3 folder and an empty model folder
+    (for models to add before running INSTALL); returns the model folder as seen from the host."""
+    root = ensure_root()
+    copy_checkout(repo)
+    run_in_root("rm -rf /root/.config/GIMP /root/.local/share/gimp-gan && mkdir -p /root/.config/GIMP/3.0 /opt/wheels")
+    shutil.copytree(ensure_wheelhouse(), root / "opt" / "wheels", dirs_exist_ok=True)
+    models = root / MODELS.lstrip("/")
+    models.mkdir(parents=True)
+    return models
+
+
+def run_batch(script: str, timeout: float = 900):
+    """Run a Python file (a path inside the root) in gimp-console, through python-fu-eval."""
+    command = "gimp-console-3.0 -i -d -f --quit --batch-interpreter=python-fu-eval"
+    return run_in_root(f"""{command} -b 'exec(open("{script}").read())'""", timeout=timeout)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ from onnx_models import make_image_model
 from PIL import Image
 
 from gimp_gan_plugin.imagefile import write_image
+from gimp_gan_plugin.imaging import psnr
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTO = Path(__file__).parent / "data" / "ladybird.png"
-MODELS_INSIDE = "/root/.local/share/gimp-gan/models"
 
 pytestmark = pytest.mark.skipif(gimp_root.unavailable_reason() is not None, reason=str(gimp_root.unavailable_reason()))
 
@@ -41,31 +41,21 @@ def make_inputs(folder: Path, models: Path) -> None:
     grey = np.asarray(Image.fromarray(small).convert("L").resize((60, 40)))
     alpha = np.tile(np.linspace(0, 255, 60).astype(np.uint8), (40, 1))
     write_image(folder / "gray-alpha.png", np.dstack([grey, alpha]))
-    models.mkdir(parents=True, exist_ok=True)
     make_image_model(models / "test-style.onnx", name="test-style", task="translate", scale=1, seed=3)
     make_image_model(models / "test-broken.onnx", name="test-broken", scale=2)
-    (folder / "broken-model.json").write_text(json.dumps({"path": f"{MODELS_INSIDE}/test-broken.onnx"}))
+    (folder / "broken-model.json").write_text(json.dumps({"path": f"{gimp_root.MODELS}/test-broken.onnx"}))
 
 
 @pytest.fixture(scope="module")
 def gimp():
     """Installs into a fresh GIMP folder in the root, runs the scenarios, and returns what they left."""
-    root = gimp_root.ensure_root()
-    wheels = gimp_root.ensure_wheelhouse()
-    inside = gimp_root.copy_checkout(REPO)
-    gimp_root.run_in_root("rm -rf /root/.config/GIMP /root/.local/share/gimp-gan /tmp/gimp-gan-in /tmp/gimp-gan-out")
-    gimp_root.run_in_root("mkdir -p /root/.config/GIMP/3.0 /opt/wheels")
-    shutil.copytree(wheels, root / "opt" / "wheels", dirs_exist_ok=True)
-    make_inputs(root / "tmp" / "gimp-gan-in", root / MODELS_INSIDE.lstrip("/"))
-    install = f"python3 {inside}/install.py --wheelhouse /opt/wheels --no-demo"
-    first = gimp_root.run_in_root(install, timeout=900)
-    second = gimp_root.run_in_root(install, timeout=900)
-    console = gimp_root.run_in_root(
-        "gimp-console-3.0 -i -d -f --quit --batch-interpreter=python-fu-eval "
-        f"-b 'exec(open(\"{inside}/tests/gimp_scenarios.py\").read())'",
-        timeout=900,
-    )
-    out = root / "tmp" / "gimp-gan-out"
+    models = gimp_root.prepare_clean_install(REPO)
+    gimp_root.run_in_root("rm -rf /tmp/gimp-gan-in /tmp/gimp-gan-out")
+    make_inputs(gimp_root.ROOT / "tmp" / "gimp-gan-in", models)
+    first = gimp_root.run_in_root(gimp_root.INSTALL, timeout=900)
+    second = gimp_root.run_in_root(gimp_root.INSTALL, timeout=900)
+    console = gimp_root.run_batch(f"{gimp_root.CHECKOUT}/tests/gimp_scenarios.py")
+    out = gimp_root.ROOT / "tmp" / "gimp-gan-out"
     report = json.loads((out / "report.json").read_text())
     crashed = {name: r["crash"] for name, r in report.items() if isinstance(r, dict) and "crash" in r}
     assert not crashed, f"scenarios raised inside GIMP: {crashed}\n{console.stderr[-3000:]}"
@@ -78,12 +68,11 @@ def gimp_gui(gimp):
 
     GIMP_GAN_SCREENSHOTS=docs/images also copies the dialog screenshots there (for the README).
     """
-    inside = "/opt/gimp-gan"
     gimp_root.run_in_root(
         'echo "(show-welcome-dialog no)" > /root/.config/GIMP/3.0/gimprc && rm -rf /tmp/gimp-gan-gui && '
         "(Xvfb :77 -screen 0 1280x800x24 >/dev/null 2>&1 &) && sleep 2 && export DISPLAY=:77 && "
-        "timeout 300 gimp-3.0 -n -d -f --batch-interpreter=python-fu-eval "
-        f"-b 'exec(open(\"{inside}/tests/gimp_gui.py\").read())' --quit; status=$?; pkill Xvfb; exit $status",
+        "timeout 300 gimp-3.0 -n -d -f --batch-interpreter=python-fu-eval --quit "
+        f"-b 'exec(open(\"{gimp_root.CHECKOUT}/tests/gimp_gui.py\").read())'; status=$?; pkill Xvfb; exit $status",
         timeout=400,
     )
     out = gimp_root.ROOT / "tmp" / "gimp-gan-gui"
@@ -100,10 +89,6 @@ def pixels(gimp, key: str, info: dict) -> np.ndarray:
     dtype = np.uint16 if "u16" in info["format"] else np.uint8
     data = np.frombuffer((gimp["out"] / f"{key}.raw").read_bytes(), dtype)
     return data.reshape(info["height"], info["width"], channels)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
 
 
 def test_install_in_the_gimp_root_then_nothing_to_do(gimp):

@@ -118,24 +118,21 @@ def installed_models() -> list:
 # --- pixels ----------------------------------------------------------------------------------------------
 
 
-def pixel_format(drawable) -> tuple:
-    """The babl format, dtype and channel count to read a drawable without losing precision.
-
-    8-bit images travel as u8; anything deeper as float, so 16- and 32-bit work keeps its precision.
-    """
-    if drawable.is_indexed():
-        raise PluginError("Indexed images are not supported: convert with Image ▸ Mode ▸ RGB first.")
-    model, channels = ("Y'", 1) if drawable.is_gray() else ("R'G'B'", 3)
-    if drawable.has_alpha():
-        model, channels = model + "A", channels + 1
-    eight_bit = drawable.get_image().get_precision() in EIGHT_BIT
-    return f"{model} {'u8' if eight_bit else 'float'}", "uint8" if eight_bit else "float32", channels
+def babl_format(channels: int, dtype: str) -> str:
+    """The gamma-encoded babl format of pixels as they cross the pipe (GEGL converts to the layer's own)."""
+    model = {1: "Y'", 2: "Y'A", 3: "R'G'B'", 4: "R'G'B'A"}[channels]
+    return f"{model} {'u8' if dtype == 'uint8' else 'float'}"
 
 
 def read_pixels(drawable) -> tuple:
-    fmt, dtype, channels = pixel_format(drawable)
+    """A drawable's pixels without losing precision: 8-bit images as u8, deeper ones as float."""
+    if drawable.is_indexed():
+        raise PluginError("Indexed images are not supported: convert with Image ▸ Mode ▸ RGB first.")
+    channels = (1 if drawable.is_gray() else 3) + drawable.has_alpha()
+    dtype = "uint8" if drawable.get_image().get_precision() in EIGHT_BIT else "float32"
     width, height = drawable.get_width(), drawable.get_height()
-    data = drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, width, height), 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
+    rect = Gegl.Rectangle.new(0, 0, width, height)
+    data = drawable.get_buffer().get(rect, 1.0, babl_format(channels, dtype), Gegl.AbyssPolicy.CLAMP)
     return protocol.array_header(dtype, (height, width, channels)), data
 
 
@@ -157,10 +154,8 @@ def write_pixels(drawable, header: dict, data: bytes, fresh: bool = False) -> No
     in); a fresh layer, whose creation is the undo step, is written directly and in full."""
     height, width = header["shape"][:2]
     channels = header["shape"][2] if len(header["shape"]) == 3 else 1
-    model = {1: "Y'", 2: "Y'A", 3: "R'G'B'", 4: "R'G'B'A"}[channels]
-    fmt = f"{model} {'u8' if header['dtype'] == 'uint8' else 'float'}"
     buffer = drawable.get_buffer() if fresh else drawable.get_shadow_buffer()
-    buffer.set(Gegl.Rectangle.new(0, 0, width, height), fmt, data)
+    buffer.set(Gegl.Rectangle.new(0, 0, width, height), babl_format(channels, header["dtype"]), data)
     buffer.flush()
     if not fresh:
         drawable.merge_shadow(True)
@@ -267,7 +262,7 @@ def run_enhance(procedure, run_mode, image, drawables, config, timer):
     new_image = config.get_property("output") == "new-image"
     progress = Progress(f"Enhancing with {request['model']}", len(layers))
     results = process_layers(request, layers, progress, fresh=new_image)
-    timer.lap("runtime", results)
+    timer.lap("runtime", engine_seconds=sum(r["engine_seconds"] for _, r, _ in results))
     scale = results[0][1]["scale"]
     for layer, _, (header, _) in results:
         check_size(layer, header, scale)
@@ -327,7 +322,7 @@ def run_style(procedure, run_mode, image, drawables, config, timer):
     new_layer = config.get_property("output") == "new-layer"
     progress = Progress(f"Applying {request['model']}", len(layers))
     results = process_layers(request, layers, progress, fresh=new_layer)
-    timer.lap("runtime", results)
+    timer.lap("runtime", engine_seconds=sum(r["engine_seconds"] for _, r, _ in results))
     for layer, _, (header, _) in results:
         check_size(layer, header, 1)
     image.undo_group_start()
@@ -370,7 +365,7 @@ def run_generate(procedure, run_mode, image, drawables, config, timer):
         request |= {"command": "generate", "seeds": list(range(seed, seed + count))}
         names = [f"{model} seed {seed + i}" for i in range(count)]
     result, [(header, data)] = call_runtime(request, (), Progress(f"Generating with {model}"))
-    timer.lap("runtime", [(None, result, None)])
+    timer.lap("runtime", engine_seconds=result["engine_seconds"])
     height, width, channels = header["shape"][1:]
     if image is None or config.get_property("output") == "image":
         base = Gimp.ImageBaseType.GRAY if channels == 1 else Gimp.ImageBaseType.RGB
@@ -402,13 +397,12 @@ class Timer:
     def __init__(self, name: str):
         self.name, self.start, self.laps = name, time.perf_counter(), {}
 
-    def lap(self, phase: str, results=()) -> None:
-        now = time.perf_counter()
-        self.laps[phase] = now - self.start - sum(self.laps.values())
-        engine = sum(r["engine_seconds"] for _, r, _ in results)
-        if engine:
-            self.laps["engine"] = engine
-            self.laps[phase] -= engine
+    def lap(self, phase: str, engine_seconds: float = 0.0) -> None:
+        """Ends `phase`; the engine's share of it (reported by the runtime) is kept apart."""
+        elapsed = time.perf_counter() - self.start - sum(self.laps.values())
+        if engine_seconds:
+            self.laps["engine"] = engine_seconds
+        self.laps[phase] = elapsed - engine_seconds
 
     def report(self) -> None:
         print(f"gimp-gan timing {self.name} " + json.dumps(self.laps), file=sys.stderr)
