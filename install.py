@@ -260,6 +260,7 @@ class Installer:
         manifest = {
             "plugin_folders": [str(p) for p in plugin_folders],
             "runtime": str(self.runtime),
+            "demo": str(self.demo_folder()),
             "models": [str(p) for p in installed_models],
         }
         previous = self.data / MANIFEST
@@ -295,7 +296,8 @@ class Installer:
             print(f"Nothing to uninstall: no {MANIFEST} in {self.data}.")
             return 0
         manifest = json.loads(manifest_path.read_text())
-        paths = [*manifest["plugin_folders"], manifest["runtime"], *manifest["models"], str(manifest_path)]
+        paths = [*manifest["plugin_folders"], manifest["runtime"], manifest["demo"], *manifest["models"]]
+        paths.append(str(manifest_path))
         for path in map(Path, paths):
             if path.exists():
                 self.note(f"remove {path}")
@@ -307,9 +309,12 @@ class Installer:
         print("Uninstalled." if not self.dry_run else "Dry run: nothing removed.")
         return 0
 
+    def demo_folder(self) -> Path:
+        return self.data / "demo"
+
     def demo(self) -> int:
         """The bundled models at work through the engine the plug-in uses, without GIMP."""
-        output = self.data / "demo"
+        output = self.demo_folder()
         print(f"\nDemo (through the runtime, as the plug-in runs it): writing to {output}")
         env = dict(os.environ, GIMP_GAN_MODEL_PATH=str(self.models))
         demo = self.in_runtime("-m", "gimp_gan_plugin", "demo", str(output), "--photo", str(DEMO_PHOTO))
