@@ -5,6 +5,12 @@
   seed per photo); PSNR-Y / SSIM-Y with `scale` border pixels left out, next to Pillow's bicubic and
   Lanczos upscaling of the same input (restore: the damaged input itself). The same pairs and
   metrics as `python -m training evaluate`.
+- with `--test-images DIR`, the upscalers also on every PNG in DIR, the same way: standard test
+  images in the spirit of Set5, which this project cannot ship. The ones used for docs/benchmarks.md
+  are the colour photographs inside scikit-image's wheel (a package registry, not a data set host):
+
+      pip download scikit-image==0.26.0 --no-deps -d /tmp/skimage
+      unzip -j /tmp/skimage/*.whl 'skimage/data/'{astronaut,chelsea,coffee,motorcycle_left}.png -d /tmp/test-images
 - speed: megapixels of input per second for one 256×256 input, onnxruntime vs PyTorch eager running
   the same architecture (rebuilt from the config in the model's metadata: speed does not depend on
   the weights' values), the same number of threads; median of 15 runs after 3 warm-ups, the two
@@ -12,7 +18,7 @@
 - memory: peak resident memory of a fresh process that upscales a 2000×1500 (3-megapixel) photo ×4
   by tiles through the engine, to a 48-megapixel result.
 
-    python benchmarks/enhance.py [--threads 2] [--skip-quality] [--skip-memory]
+    python benchmarks/enhance.py [--threads 2] [--test-images DIR] [--skip-quality] [--skip-memory]
 
 Prints Markdown tables for docs/benchmarks.md.
 """
@@ -31,10 +37,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import torch
+from PIL import Image
 
 from gimp_gan_plugin import Engine
 from gimp_gan_plugin.modelformat import read_model_info
 from training.config import from_dict
+from training.degradation import degrade
 from training.evaluation import BASELINES, resize_baseline, validation_pairs
 from training.image_metrics import psnr_y, ssim_y
 from training.networks import build_generator
@@ -51,28 +59,40 @@ def to_tensor(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None].float() / 255
 
 
-def quality(engine: Engine) -> None:
-    print("| model | validation photos | method | PSNR-Y (dB) | SSIM-Y |")
+def test_image_pairs(folder: Path, scale: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(name, bicubic downscale, image cropped to a multiple of the scale) for each PNG in `folder`."""
+    pairs = []
+    for path in sorted(folder.glob("*.png")):
+        target = to_tensor(np.asarray(Image.open(path).convert("RGB")))
+        target = target[..., : target.shape[-2] // scale * scale, : target.shape[-1] // scale * scale]
+        pairs.append((path.stem, degrade(target, scale, "bicubic", torch.Generator()), target))
+    return pairs
+
+
+def quality(engine: Engine, test_images: Path | None) -> None:
+    print("| model | images | method | PSNR-Y (dB) | SSIM-Y |")
     print("|---|---|---|---|---|")
     for name in SHIPPED:
         info = engine.load(name).info
-        config = info.document["provenance"]["config"]
-        scale, degradation = info.scale, config["data"]["degradation"]
-        scores: dict[str, list[tuple[float, float]]] = {}
-        pairs = validation_pairs("", scale, degradation)
-        for _, degraded, target in pairs:
-            results = {name: to_tensor(engine.process_image(name, to_pixels(degraded)))}
-            if scale == 1:
-                results["damaged input"] = degraded
-            else:
-                results |= {method: resize_baseline(degraded, scale, f) for method, f in BASELINES.items()}
-            for method, result in results.items():
-                score = (float(psnr_y(result, target, scale)), float(ssim_y(result, target, scale)))
-                scores.setdefault(method, []).append(score)
-        for method, values in reversed(scores.items()):
-            psnr, ssim = np.mean(values, axis=0)
-            label = f"**{method}**" if method == name else method
-            print(f"| `{name}` | {len(pairs)}, {degradation} ×{scale} | {label} | {psnr:.2f} | {ssim:.4f} |")
+        scale, degradation = info.scale, info.document["provenance"]["config"]["data"]["degradation"]
+        sets = {f"validation photos, {degradation} ×{scale}": validation_pairs("", scale, degradation)}
+        if test_images and scale > 1:
+            sets[f"test images, bicubic ×{scale}"] = test_image_pairs(test_images, scale)
+        for label, pairs in sets.items():
+            scores: dict[str, list[tuple[float, float]]] = {}
+            for _, degraded, target in pairs:
+                results = {name: to_tensor(engine.process_image(name, to_pixels(degraded)))}
+                if scale == 1:
+                    results["damaged input"] = degraded
+                else:
+                    results |= {method: resize_baseline(degraded, scale, f) for method, f in BASELINES.items()}
+                for method, result in results.items():
+                    score = (float(psnr_y(result, target, scale)), float(ssim_y(result, target, scale)))
+                    scores.setdefault(method, []).append(score)
+            for method, values in reversed(scores.items()):
+                psnr, ssim = np.mean(values, axis=0)
+                method = f"**{method}**" if method == name else method
+                print(f"| `{name}` | {len(pairs)} {label} | {method} | {psnr:.2f} | {ssim:.4f} |")
 
 
 def median_seconds(runs: dict[str, Callable[[], object]], repeats: int = 15) -> dict[str, float]:
@@ -142,12 +162,13 @@ def memory(threads: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--test-images", type=Path, help="a folder of PNG test images (see above)")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, CPU\n")
     if not args.skip_quality:
-        quality(Engine(provider="cpu", threads=args.threads))
+        quality(Engine(provider="cpu", threads=args.threads), args.test_images)
         print()
     speed(args.threads)
     print()

@@ -1,11 +1,15 @@
 """A compact super-resolution generator in the style of Real-ESRGAN's SRVGGNetCompact (Wang et al. 2021).
 
-Plain 3×3 convolutions with PReLU at the input resolution, one PixelShuffle at the end, and the
+Plain 3×3 convolutions with LeakyReLU at the input resolution, one PixelShuffle at the end, and the
 result added to a bicubic upsample of the input: the network only learns the missing detail, which
 trains fast and keeps colours exact. The last convolution starts at zero, so an untrained model is
 exactly bicubic upscaling (or, at ×1, the identity) and training starts from there. No normalisation
 and no stride, so it runs on any size and tiles cleanly; its cost per input pixel is fixed, which
 makes it the fast choice on a CPU.
+
+LeakyReLU (0.2, as in ESRGAN) rather than the original's PReLU: onnxruntime fuses LeakyReLU into the
+convolution before it, but runs PReLU as a separate pass over every feature map, which was a quarter of
+the ×4 model's time (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ class Generator(nn.Module):
     def __init__(self, channels: int = 3, width: int = 64, blocks: int = 16, scale: int = 4):
         super().__init__()
         self.channels, self.scale = channels, scale
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.PReLU(width)]
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.LeakyReLU(0.2)]
         for _ in range(blocks):
-            layers += [nn.Conv2d(width, width, 3, padding=1), nn.PReLU(width)]
+            layers += [nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2)]
         layers.append(zero_init(nn.Conv2d(width, channels * scale * scale, 3, padding=1)))
         self.body = nn.Sequential(*layers)
         self.shuffle = nn.PixelShuffle(scale)
