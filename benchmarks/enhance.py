@@ -11,6 +11,9 @@
 
       pip download scikit-image==0.26.0 --no-deps -d /tmp/skimage
       unzip -j /tmp/skimage/*.whl 'skimage/data/'{astronaut,chelsea,coffee,motorcycle_left}.png -d /tmp/test-images
+
+  It also writes docs/images/enhance-x4-compare.png: the centre of each test image, ×4 from its
+  bicubic downscale by Pillow's bicubic, `enhance-x4` and `enhance-x4-detail`, then the original.
 - speed: megapixels of input per second for one 256×256 input, onnxruntime vs PyTorch eager running
   the same architecture (rebuilt from the config in the model's metadata: speed does not depend on
   the weights' values), the same number of threads; median of 15 runs after 3 warm-ups, the two
@@ -95,6 +98,19 @@ def quality(engine: Engine, test_images: Path | None) -> None:
                 print(f"| `{name}` | {len(pairs)} {label} | {method} | {psnr:.2f} | {ssim:.4f} |")
 
 
+def comparison_figure(engine: Engine, test_images: Path, path: Path, crop: int = 160) -> None:
+    """One row per test image: bicubic | enhance-x4 | enhance-x4-detail | original, on its centre crop."""
+    rows = []
+    for _, degraded, target in test_image_pairs(test_images, 4):
+        top, left = (target.shape[-2] - crop) // 8 * 4, (target.shape[-1] - crop) // 8 * 4
+        small = degraded[..., top // 4 : (top + crop) // 4, left // 4 : (left + crop) // 4]
+        row = [resize_baseline(small, 4, BASELINES["bicubic"])]
+        row += [to_tensor(engine.process_image(name, to_pixels(small))) for name in ("enhance-x4", "enhance-x4-detail")]
+        row.append(target[..., top : top + crop, left : left + crop])
+        rows.append(torch.cat(row, dim=-1))
+    Image.fromarray(to_pixels(torch.cat(rows, dim=-2))).save(path)
+
+
 def median_seconds(runs: dict[str, Callable[[], object]], repeats: int = 15) -> dict[str, float]:
     """Median time of each run, the runs interleaved so that a slow spell of the machine hits all alike."""
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -168,7 +184,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, CPU\n")
     if not args.skip_quality:
-        quality(Engine(provider="cpu", threads=args.threads), args.test_images)
+        engine = Engine(provider="cpu", threads=args.threads)
+        quality(engine, args.test_images)
+        if args.test_images:
+            comparison_figure(engine, args.test_images, MODELS.parent / "docs" / "images" / "enhance-x4-compare.png")
         print()
     speed(args.threads)
     print()
