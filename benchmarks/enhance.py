@@ -148,7 +148,7 @@ def speed(threads: int) -> None:
 
 # Run in a fresh process that imports only the engine (not torch), so its peak memory is the plug-in's.
 LARGE_PHOTO = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 from PIL import Image
 from gimp_gan_plugin import Engine
@@ -157,7 +157,8 @@ image = np.tile(photo, (6, 8, 1))[:1500, :2000]  # 2000×1500 of real texture
 start = time.perf_counter()
 result = Engine(provider="cpu", threads=int(sys.argv[2])).process_image("enhance-x4", image)
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: ru_maxrss survives exec, so it would report the benchmark parent's size at fork
+peak = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]) / 1024
 print(json.dumps({"shape": list(result.shape), "seconds": seconds, "peak_mib": peak}))
 """
 
