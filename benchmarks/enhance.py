@@ -102,7 +102,7 @@ def comparison_figure(engine: Engine, test_images: Path, path: Path, crop: int =
     """One row per test image: bicubic | enhance-x4 | enhance-x4-detail | original, on its centre crop."""
     rows = []
     for _, degraded, target in test_image_pairs(test_images, 4):
-        top, left = (target.shape[-2] - crop) // 8 * 4, (target.shape[-1] - crop) // 8 * 4
+        top, left = ((length - crop) // 2 // 4 * 4 for length in target.shape[-2:])  # centred, on the input's grid
         small = degraded[..., top // 4 : (top + crop) // 4, left // 4 : (left + crop) // 4]
         row = [resize_baseline(small, 4, BASELINES["bicubic"])]
         row += [to_tensor(engine.process_image(name, to_pixels(small))) for name in ("enhance-x4", "enhance-x4-detail")]
