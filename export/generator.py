@@ -25,7 +25,10 @@ FP16_TOLERANCE = 1e-2  # on [-1, 1]: 1.3/255 of a pixel; fp16 keeps about three 
 VERIFY_BATCHES = (1, 3, 8)
 VERIFY_IMAGE_SIZES = ((1, 37, 53), (2, 64, 48), (3, 24, 24))  # (batch, height, width): odd sizes too
 MAX_TILE_PADDING = 32  # input pixels; past this a deep network's far context changes a tile by < 1/255
-DEBIAN_PHOTOS = "Debian's photos: mate-backgrounds (nature/) and the photographic plasma-workspace-wallpapers"
+DEBIAN_PHOTOS = (
+    "Debian's photos: mate-backgrounds (nature/), the photographic plasma-workspace-wallpapers (GPL-2+) and "
+    "lomiri-wallpapers-16.04/-20.04 (CC-BY-4.0, CC-BY-SA-3.0/4.0, CC0; photographers named in their copyright files)"
+)
 
 
 class ExportError(Exception):
@@ -334,8 +337,8 @@ def _enhance_card(document: dict, baselines: dict) -> str:
     lines += [
         "## Licence and limits",
         "",
-        f"Weights: {document['license']} (trained on photos licensed GPL-2+). A small network trained briefly on",
-        "a CPU with a couple of dozen photos: it beats plain resizing, not the large published models.",
+        f"Weights: {document['license']} (the photos' licences are under Training). A small network trained on a",
+        "CPU with a few dozen photos: it beats plain resizing, not the large published models.",
         "",
     ]
     return "\n".join(lines)

@@ -1,5 +1,9 @@
 """High-resolution photos for the enhance models: Debian's photographic wallpapers or the user's folder.
 
+Debian's photos come from three packages: mate-backgrounds and plasma-workspace-wallpapers (mostly
+smooth landscapes) and lomiri-wallpapers (Ubuntu's 2018 and 2021 contest photos: brushes, dogs, a
+forest stream, mountains, a nuthatch), whose fine detail is what super-resolution has to learn.
+
 Photos are held in memory as 8-bit arrays at several reduced sizes. Reducing by 2× or more with an
 antialiased filter removes the JPEG artefacts and sensor noise of the originals, so the targets are
 clean; the smaller copies add coarser textures (the same idea as DF2K's "multiscale" set). Training
@@ -21,21 +25,33 @@ log = logging.getLogger("training")
 
 MATE_NATURE = Path("/usr/share/backgrounds/mate/nature")  # Debian's mate-backgrounds
 PLASMA_WALLPAPERS = Path("/usr/share/wallpapers")  # Debian's plasma-workspace-wallpapers
+LOMIRI_BACKGROUNDS = Path("/usr/share/backgrounds")  # Debian's lomiri-wallpapers-16.04 and -20.04
 # The plasma wallpapers that are photographs (the others are drawings and renders).
 PLASMA_PHOTOS = (
     "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite",
     "OneStandsOut", "Path", "summer_1am",
 )  # fmt: skip
+# The lomiri wallpapers that are photographs (CC-BY-4.0, CC-BY-SA and CC0; authors in the packages' copyright).
+LOMIRI_PHOTOS = (
+    "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Picture_0B_by_freespace", "Picture_1A_by_freespace",
+    "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi", "analogpattern_by_Peter_Nerlich",
+    "free_by_Peter_Nerlich", "friends_by_Aitzol_Berasategi", "greentock_by_Peter_Nerlich",
+    "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi", "seeding_by_Clements_Engelhardt",
+    "sunset_by_Aitzol_Berasategi", "Kleiber_by_Lukas_Baubkus",
+)  # fmt: skip
+DEBIAN_PACKAGES = "mate-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04 lomiri-wallpapers-20.04"
 # Kept aside for validation and the benchmarks: a close-up, a landscape, a detailed scene, and cups.
 VALIDATION_PHOTOS = ("LadyBird", "Storm", "EveningGlow", "ColorfulCups")
 HR_DOWNSCALES = (2, 3, 4)  # each photo is used at 1/2, 1/3 and 1/4 of its size
 
 
 def debian_photos() -> list[Path]:
-    """The photographs of mate-backgrounds (nature/) and plasma-workspace-wallpapers, largest version each."""
-    if not MATE_NATURE.is_dir() or not PLASMA_WALLPAPERS.is_dir():
+    """The photographs of mate-backgrounds (nature/), plasma-workspace-wallpapers (largest version each)
+    and lomiri-wallpapers. All three are required, so that a run means the same data everywhere."""
+    lomiri = [LOMIRI_BACKGROUNDS / f"{name}.jpg" for name in LOMIRI_PHOTOS]
+    if not MATE_NATURE.is_dir() or not PLASMA_WALLPAPERS.is_dir() or not all(p.is_file() for p in lomiri):
         raise DataError(
-            "Debian's photos are not installed: `apt-get install mate-backgrounds plasma-workspace-wallpapers`, "
+            f"Debian's photos are not installed: `apt-get install {DEBIAN_PACKAGES}`, "
             "or pass --data with a folder of your own photos"
         )
     photos = sorted(p for p in MATE_NATURE.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -43,7 +59,7 @@ def debian_photos() -> list[Path]:
         versions = list((PLASMA_WALLPAPERS / name / "contents" / "images").glob("*.*"))
         if versions:
             photos.append(max(versions, key=lambda p: _pixels_in_name(p)))
-    return photos
+    return photos + lomiri
 
 
 def _pixels_in_name(path: Path) -> int:
