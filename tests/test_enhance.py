@@ -11,8 +11,10 @@ from PIL import Image  # noqa: E402
 
 from gimp_gan_plugin import Engine  # noqa: E402
 from training import loop  # noqa: E402
+from training import photos as photo_sources  # noqa: E402
 from training.checkpoint import load_checkpoint  # noqa: E402
 from training.config import Config, ConfigError, from_dict  # noqa: E402
+from training.data import DataError  # noqa: E402
 from training.degradation import bicubic_downscale, realistic_degradation  # noqa: E402
 from training.enhance import EnhanceRun  # noqa: E402
 from training.image_metrics import luma, psnr_y, ssim_y  # noqa: E402
@@ -177,6 +179,24 @@ def test_configs_that_cannot_work_are_refused():
         from_dict({"data": {"dataset": "photos", "size": 48}, "model": {"family": "srvgg", "scale": 4}})
     with pytest.raises(ConfigError, match="does not train on"):
         from_dict({"data": {"dataset": "photos", "size": 64}, "model": {"family": "dcgan"}})
+
+
+def test_debian_photos_need_every_package_and_say_how_to_install_them(tmp_path, monkeypatch):
+    """A machine with only some of the packages would train on other data than the shipped models did."""
+    mate, plasma = tmp_path / "mate" / "nature", tmp_path / "wallpapers"
+    mate.mkdir(parents=True)
+    plasma.mkdir()
+    Image.new("RGB", (8, 8)).save(mate / "Leaf.jpg")
+    monkeypatch.setattr(photo_sources, "MATE_NATURE", mate)
+    monkeypatch.setattr(photo_sources, "PLASMA_WALLPAPERS", plasma)
+    monkeypatch.setattr(photo_sources, "LOMIRI_BACKGROUNDS", tmp_path / "backgrounds")
+    with pytest.raises(DataError, match=r"apt-get install .*lomiri-wallpapers-16.04 lomiri-wallpapers-20.04"):
+        photo_sources.debian_photos()
+    (tmp_path / "backgrounds").mkdir()
+    for name in photo_sources.LOMIRI_PHOTOS:
+        Image.new("RGB", (8, 8)).save(tmp_path / "backgrounds" / f"{name}.jpg")
+    found = photo_sources.debian_photos()
+    assert found[0] == mate / "Leaf.jpg" and len(found) == 1 + len(photo_sources.LOMIRI_PHOTOS)
 
 
 # -- export and the engine ------------------------------------------------------------------------------
