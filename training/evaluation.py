@@ -66,7 +66,7 @@ def validation_pairs(data_path: str, scale: int, degradation: str) -> list[tuple
     with a fixed seed per photo."""
     pairs = []
     for i, path in enumerate(split_photos(data_path)[1]):
-        image = load_rgb(path, HR_DOWNSCALES[0])
+        (image,) = load_rgb(path, HR_DOWNSCALES[:1])
         height, width = image.shape[0] // scale * scale, image.shape[1] // scale * scale
         target = torch.from_numpy(image[:height, :width].copy()).permute(2, 0, 1)[None].float() / 255
         degraded = degrade(target, scale, degradation, torch.Generator().manual_seed(i))

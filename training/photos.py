@@ -13,6 +13,7 @@ crops are cut at random from these; validation photos are never trained on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -90,16 +91,20 @@ def split_photos(root: str) -> tuple[list[Path], list[Path]]:
     return training, validation
 
 
-def load_rgb(path: Path, downscale: int = 1) -> np.ndarray:
-    """An (H, W, 3) uint8 photo, reduced by an integer factor with Pillow's antialiased bicubic filter."""
+def load_rgb(path: Path, downscales: Sequence[int] = (1,)) -> list[np.ndarray]:
+    """The photo as (H, W, 3) uint8 arrays, one per integer reduction (Pillow's antialiased bicubic).
+
+    Decoded once for all sizes: decoding a 24-megapixel JPEG costs more than reducing it.
+    """
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise DataError(f"{path}: cannot read this image ({e})") from None
-    if downscale > 1:
-        im = im.resize((im.width // downscale, im.height // downscale), Image.Resampling.BICUBIC)
-    return np.asarray(im)
+    return [
+        np.asarray(im.resize((im.width // d, im.height // d), Image.Resampling.BICUBIC) if d > 1 else im)
+        for d in downscales
+    ]
 
 
 class PhotoCrops:
@@ -109,10 +114,7 @@ class PhotoCrops:
         self.size, self.flip = size, flip
         self.images = []
         for path in photos:
-            for downscale in HR_DOWNSCALES:
-                image = load_rgb(path, downscale)
-                if min(image.shape[:2]) >= size:
-                    self.images.append(image)
+            self.images += [image for image in load_rgb(path, HR_DOWNSCALES) if min(image.shape[:2]) >= size]
         if not self.images:
             raise DataError(f"no training photo is at least {size * HR_DOWNSCALES[0]} pixels on its shorter side")
         areas = torch.tensor([float(im.shape[0] * im.shape[1]) for im in self.images])
@@ -142,7 +144,7 @@ def validation_crops(photos: list[Path], size: int, per_photo: int = 2) -> torch
     """Fixed (N, 3, size, size) uint8 crops of the validation photos at half size: the same every time."""
     crops = []
     for path in photos:
-        image = load_rgb(path, HR_DOWNSCALES[0])
+        (image,) = load_rgb(path, HR_DOWNSCALES[:1])
         height, width = image.shape[:2]
         if min(height, width) < size:
             continue
