@@ -48,7 +48,7 @@ from training.config import from_dict
 from training.degradation import degrade
 from training.evaluation import BASELINES, resize_baseline, validation_pairs
 from training.image_metrics import psnr_y, ssim_y
-from training.networks import build_generator
+from training.networks import build_generator, for_inference
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SHIPPED = ("enhance-x2", "enhance-x4", "enhance-x4-detail", "restore")
@@ -133,7 +133,7 @@ def speed(threads: int) -> None:
         path = MODELS / f"{name}.onnx"
         info = read_model_info(path)
         config = from_dict(info.document["provenance"]["config"])
-        G = build_generator(config.model, config.data.size, 3).eval()
+        G = for_inference(build_generator(config.model, config.data.size, 3)).eval()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

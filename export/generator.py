@@ -308,7 +308,8 @@ def _enhance_card(document: dict, baselines: dict) -> str:
         "",
         f"- Data: {provenance['data']}; {config['data']['size']}-pixel crops of each photo at 1/2, 1/3 and 1/4 of",
         f"  its size, inputs made by {config['data']['degradation']} degradation (training/degradation.py)",
-        f"- Network: {model['family']}, width {model['width']}, {model['blocks']} blocks, ×{scale}",
+        f"- Network: {model['family']}, width {model['width']}, {model['blocks']} blocks, ×{scale}"
+        + (", trained with summed-branch kernels folded into plain convolutions" if model.get("reparam") else ""),
         f"- {stage}; {provenance['steps']} steps of {train['batch_size']} crops, Adam {train['lr_g']:g}"
         f" ({train['lr_schedule']}), EMA half-life {train['ema_halflife_kimg']}k crops",
         f"- {provenance['training_time']} on {provenance['hardware']}",

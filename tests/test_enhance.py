@@ -148,6 +148,25 @@ def test_a_few_steps_lower_the_loss(tmp_path, photo_folder, family):
     assert (run.run_dir / "samples" / "step-000100.png").exists()
 
 
+def test_a_reparameterised_generator_trains_and_folds_into_a_plain_one(tmp_path, photo_folder):
+    from training.networks import build_generator, for_inference
+    from training.networks.srvgg import Generator, RepConv
+
+    state = load_checkpoint(loop.train(tiny_enhance(tmp_path, photo_folder, steps=5, reparam=True)))
+    G = build_generator(from_dict(state["config"]).model, 32, 3)
+    G.load_state_dict(state["G_ema"])
+    with torch.no_grad():
+        for parameter in G.parameters():  # far from the start, so every branch counts in the comparison
+            parameter.add_(0.05 * torch.randn(parameter.shape, generator=torch.Generator().manual_seed(0)))
+    plain = for_inference(G)
+    assert not any(isinstance(m, RepConv) for m in plain.modules())
+    assert [p.shape for p in plain.parameters()] == [p.shape for p in Generator(3, 8, 2, 2).parameters()]
+    image = torch.rand(2, 3, 19, 23, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert (G(image) - image.repeat_interleave(2, 2).repeat_interleave(2, 3)).abs().max() > 0.1
+        assert torch.allclose(plain(image), G(image), atol=1e-5)
+
+
 def test_enhance_resume_equals_a_straight_run(tmp_path, photo_folder):
     straight = load_checkpoint(loop.train(tiny_enhance(tmp_path / "a", photo_folder, steps=10)))
     loop.train(tiny_enhance(tmp_path / "b", photo_folder, steps=5))
@@ -202,15 +221,20 @@ def test_debian_photos_need_every_package_and_say_how_to_install_them(tmp_path, 
 # -- export and the engine ------------------------------------------------------------------------------
 
 
-def test_an_exported_enhance_model_gives_pytorchs_result_at_any_size(tmp_path, photo_folder, models):
+@pytest.mark.parametrize("reparam", [False, True])
+def test_an_exported_enhance_model_gives_pytorchs_result_at_any_size(tmp_path, photo_folder, models, reparam):
     pytest.importorskip("onnxscript")
+    import onnx
+
     from export.generator import export_generator
     from training.sampling import load_generator
 
-    state = load_checkpoint(loop.train(tiny_enhance(tmp_path, photo_folder, steps=5)))
+    state = load_checkpoint(loop.train(tiny_enhance(tmp_path, photo_folder, steps=5, reparam=reparam)))
     report = export_generator(state, models / "tiny-x2.onnx", "tiny-x2")
     assert report.max_error <= 1e-4
     assert (report.document["task"], report.document["scale"]) == ("enhance", 2)
+    operators = [node.op_type for node in onnx.load(report.path).graph.node]
+    assert operators.count("Conv") == (2 + 2) + 1  # the body (blocks + 2), the bicubic base: kernels folded
 
     image = np.asarray(Image.open(TEST_PHOTO).convert("RGB"))[:45, :70]
     result = Engine(provider="cpu").process_image("tiny-x2", image.astype(np.float32) / 255)

@@ -46,6 +46,7 @@ class ModelConfig:
     scale: int = 1  # enhance families: output size / input size (1 = restoration at the same size)
     blocks: int = 16  # enhance families: body depth (convolutions for srvgg, RRDB blocks for rrdb)
     d_width: int = 32  # enhance families: channels of the U-Net discriminator's first layer (GAN stage)
+    reparam: bool = False  # srvgg: train each convolution through summed branches, folded for inference
 
 
 @dataclass

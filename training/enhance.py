@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.checkpoint import load_checkpoint
-from training.config import Config, ConfigError
+from training.config import Config, ConfigError, from_dict
 from training.degradation import degrade
 from training.image_metrics import psnr_y
 from training.loop import Run
@@ -71,8 +71,9 @@ class EnhanceRun(Run):
     def _start_from(self, path: str) -> None:
         """The GAN stage begins where the PSNR stage ended: its EMA weights, fresh optimisers."""
         state = load_checkpoint(path)
-        mine, theirs = self.config.to_dict()["model"], state["config"]["model"]
-        keys = ("family", "width", "blocks", "scale")
+        mine = self.config.to_dict()["model"]
+        theirs = from_dict(state["config"], source=path).to_dict()["model"]  # an older checkpoint lacks newer keys
+        keys = ("family", "width", "blocks", "scale", "reparam")
         if any(mine[k] != theirs[k] for k in keys):
             raise ConfigError(
                 f"train.init_from {path}: its generator ({', '.join(f'{k} {theirs[k]}' for k in keys)}) "

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from training.config import Config, from_dict
-from training.networks import build_generator
+from training.networks import build_generator, for_inference
 
 
 def seeded_inputs(
@@ -86,4 +86,4 @@ def load_generator(state: dict) -> tuple[torch.nn.Module, Config, tuple[str, ...
     classes = tuple(state["classes"])
     G = build_generator(config.model, config.data.size, state["channels"], len(classes))
     G.load_state_dict(state["G_ema"])
-    return G.eval().requires_grad_(False), config, classes
+    return for_inference(G).eval().requires_grad_(False), config, classes

@@ -24,6 +24,12 @@ def build_generator(config: ModelConfig, size: int, channels: int, num_classes: 
     return FAMILIES[config.family].generator(config, size, channels, num_classes)
 
 
+def for_inference(G: nn.Module) -> nn.Module:
+    """G as it is sampled, measured and exported: structure that only helps training (srvgg's summed
+    kernels) folded into the plain network that computes the same function."""
+    return G.fused() if hasattr(G, "fused") else G
+
+
 def build(config: ModelConfig, size: int, channels: int, num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
     """G and D for images of `size`² × `channels`; `num_classes` > 0 makes both class-conditional."""
     family = FAMILIES[config.family]
