@@ -30,12 +30,12 @@ TASK = "enhance"
 class Generator(nn.Module):
     def __init__(self, channels: int = 3, width: int = 64, blocks: int = 16, scale: int = 4, reparam: bool = False):
         super().__init__()
-        self.channels, self.scale, self.width, self.blocks = channels, scale, width, blocks
+        self.channels, self.scale, self.width, self.blocks, self.reparam = channels, scale, width, blocks, reparam
         conv = RepConv if reparam else _conv3x3
         layers: list[nn.Module] = [conv(channels, width), nn.LeakyReLU(0.2)]
         for _ in range(blocks):
             layers += [conv(width, width), nn.LeakyReLU(0.2)]
-        layers.append(zero_init(nn.Conv2d(width, channels * scale * scale, 3, padding=1)))
+        layers.append(zero_init(_conv3x3(width, channels * scale * scale)))
         self.body = nn.Sequential(*layers)
         self.shuffle = nn.PixelShuffle(scale)
         self.upsample = BicubicUpsample(channels, scale)
@@ -48,6 +48,8 @@ class Generator(nn.Module):
 
     def fused(self) -> Generator:
         """The same function as a plain network (every RepConv folded into one convolution): what is exported."""
+        if not self.reparam:
+            return self
         plain = Generator(self.channels, self.width, self.blocks, self.scale)
         for target, source in zip(plain.body, self.body, strict=True):
             if isinstance(source, RepConv):
