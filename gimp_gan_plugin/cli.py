@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 from .discovery import discover_models, model_search_path
 from .engine import Engine
 from .errors import GimpGanError
-from .imagefile import read_image, write_image
+from .imagefile import MAX_PIXELS, plan_output, read_image, read_metadata, write_image
 from .imaging import from_unit_float, psnr
 from .runtime import PROVIDERS
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--provider", choices=PROVIDERS, default="auto", help="where to run: CUDA GPU when usable (auto), or force one"
     )
     group.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bar or other messages, only warnings")
 
     listing = commands.add_parser("models", help="list installed models", description="List installed models.")
     listing.add_argument("--json", action="store_true", help="print the full metadata as JSON (for scripts)")
@@ -76,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--feather", type=float, default=0.0, metavar="PX", help="soften the mask's edge by this radius"
         )
+        sub.add_argument(
+            "--max-megapixels",
+            type=float,
+            default=MAX_PIXELS / 1e6,
+            metavar="MP",
+            help=f"refuse larger inputs, which are usually decompression bombs (default: {MAX_PIXELS / 1e6:.0f})",
+        )
 
     gen = commands.add_parser(
         "generate",
@@ -84,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate images. The same model and seed always give the same image.",
     )
     gen.add_argument("--model", required=True, help="model name (see `models`) or path to an .onnx file")
-    gen.add_argument("--seed", type=int, default=0, help="first seed; image i uses seed+i (default: 0)")
+    gen.add_argument("--seed", type=int, default=0, help="first seed, 0 or more; image i uses seed+i (default: 0)")
     gen.add_argument("--count", type=int, default=1, help="number of images (default: 1)")
     gen.add_argument(
         "-o", "--output", type=Path, required=True, help="PNG file for one image; a folder (created) when --count > 1"
@@ -114,24 +123,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class ProgressBar:
-    """A one-line bar on stderr, shown only on a terminal and only once work takes more than a moment."""
+    """Progress on stderr once work takes more than a moment: a live bar on a terminal, else a line per tenth.
 
-    def __init__(self, label: str):
-        self.label, self.start, self.shown = label, time.monotonic(), False
+    Shows the units done (tiles, images) and the time left, estimated from the pace so far."""
 
-    def __call__(self, fraction: float) -> bool:
+    def __init__(self, label: str, unit: str, quiet: bool = False):
+        self.label, self.unit, self.quiet = label, unit, quiet
+        self.start, self.shown, self.tenths = time.monotonic(), False, 0
+
+    def __call__(self, done: int, total: int) -> bool:
+        if self.quiet:
+            return True
         elapsed = time.monotonic() - self.start
-        if sys.stderr.isatty() and (self.shown or elapsed > 0.5):
+        if elapsed < 1.0:
+            return True
+        left = elapsed * (total - done) / max(done, 1)
+        text = f"{self.label} {done}/{total} {self.unit}, {_duration(elapsed)} so far, {_duration(left)} left"
+        if sys.stderr.isatty():
+            bar = "#" * (30 * done // total)
+            sys.stderr.write(f"\r{self.label} [{bar:<30}] {done}/{total} {self.unit}  {_duration(left)} left ")
             self.shown = True
-            eta = elapsed / fraction - elapsed if fraction > 0 else 0
-            bar = "#" * int(fraction * 30)
-            sys.stderr.write(f"\r{self.label} [{bar:<30}] {fraction:4.0%}  ETA {eta:4.0f}s")
-            sys.stderr.flush()
+        elif 10 * done // total > self.tenths:
+            self.tenths = 10 * done // total
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
         return True
 
     def close(self) -> None:
         if self.shown:
             sys.stderr.write("\n")
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}:{seconds // 60 % 60:02d}:00"
+
+
+def say(args, text: str) -> None:
+    """An informational line on stderr (stdout stays for what scripts read); --quiet silences it."""
+    if not getattr(args, "quiet", False):
+        print(text, file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         }[args.command](args)
     except GimpGanError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: not enough memory for this; try a smaller image, fewer images or --tile", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -181,22 +215,28 @@ def cmd_models(args) -> int:
 
 
 def cmd_image(args) -> int:
+    if not math.isfinite(args.max_megapixels) or args.max_megapixels <= 0:
+        raise GimpGanError(f"--max-megapixels must be a positive number, got {args.max_megapixels}")
     engine = Engine(args.provider, args.threads, args.tile)
     session = engine.load(args.model, (args.command,))
-    image = read_image(args.input)
-    mask = read_image(args.mask) if args.mask else None
+    max_pixels = round(args.max_megapixels * 1e6)
+    image = read_image(args.input, max_pixels)
+    mask = read_image(args.mask, max_pixels) if args.mask else None
     if mask is not None and mask.ndim == 3:
         mask = mask[:, :, 0]
-    print(f"{session.info.name}: {session.report.describe()}", file=sys.stderr)
-    bar = ProgressBar(args.command.capitalize())
+    shape = engine.result_shape(args.model, image)  # checked before the work, so a long run cannot end in a failure
+    for note in plan_output(args.output, shape[2] if len(shape) == 3 else 1, image.dtype):
+        print(f"warning: {note}", file=sys.stderr)
+    say(args, f"{session.info.name}: {session.report.describe()}")
+    bar = ProgressBar(args.command.capitalize(), "tiles", args.quiet)
     try:
         result = engine.process_image(
             args.model, image, mask=mask, strength=args.strength, feather=args.feather, progress=bar
         )
     finally:
         bar.close()
-    write_image(args.output, result)
-    print(f"wrote {args.output} ({result.shape[1]}×{result.shape[0]})", file=sys.stderr)
+    write_image(args.output, result, read_metadata(args.input))
+    say(args, f"wrote {args.output} ({result.shape[1]}×{result.shape[0]})")
     return 0
 
 
@@ -205,8 +245,15 @@ def cmd_generate(args) -> int:
         raise GimpGanError("--count must be at least 1")
     engine = Engine(args.provider, args.threads)
     session = engine.load(args.model, ("generate",))
-    print(f"{session.info.name}: {session.report.describe()}", file=sys.stderr)
-    bar = ProgressBar("Generating")
+    channels = session.info.image_output.channels
+    single = args.count == 1 and not args.grid and args.output.suffix
+    if single:
+        plan_output(args.output, channels, np.uint8)
+    else:  # a folder: checked (and made) before the work
+        output_folder(args.output, "with --count above 1 or --grid, -o names a folder")
+        plan_output(args.output / "grid.png", channels, np.uint8)
+    say(args, f"{session.info.name}: {session.report.describe()}")
+    bar = ProgressBar("Generating", "images", args.quiet)
     common = dict(class_label=args.class_label, truncation=args.truncation, progress=bar)
     try:
         if args.to_seed is not None:
@@ -217,11 +264,10 @@ def cmd_generate(args) -> int:
     finally:
         bar.close()
     images = from_unit_float(images, np.uint8)
-    if args.count == 1 and not args.grid and args.output.suffix:
+    if single:
         write_image(args.output, images[0])
-        print(f"wrote {args.output}", file=sys.stderr)
+        say(args, f"wrote {args.output}")
         return 0
-    args.output.mkdir(parents=True, exist_ok=True)
     names = (
         [f"frame-{i:03d}.png" for i in range(args.count)]
         if args.to_seed is not None
@@ -231,8 +277,18 @@ def cmd_generate(args) -> int:
         write_image(args.output / name, image)
     if args.grid:
         write_image(args.output / "grid.png", make_grid(images))
-    print(f"wrote {args.count} images to {args.output}/", file=sys.stderr)
+    say(args, f"wrote {args.count} images to {args.output}/")
     return 0
+
+
+def output_folder(path: Path, why: str) -> None:
+    """Make the folder results go to, or say in one line why it cannot be."""
+    if path.exists() and not path.is_dir():
+        raise GimpGanError(f"{path} is a file; {why}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GimpGanError(f"{path}: cannot make this folder ({e.strerror or e})") from None
 
 
 def make_grid(images: np.ndarray, columns: int | None = None, gap: int = 2) -> np.ndarray:
@@ -252,7 +308,7 @@ def cmd_demo(args) -> int:
     from PIL import Image
 
     engine = Engine(args.provider, args.threads)
-    args.output.mkdir(parents=True, exist_ok=True)
+    output_folder(args.output, "the demo writes its results into a folder")
     entries = [e for e in discover_models() if e.info]
     original = read_image(args.photo)[:, :, :3]
     height, width = original.shape[:2]

@@ -68,8 +68,23 @@ def discover_models(folders: list[Path] | None = None) -> list[ModelEntry]:
     return entries
 
 
-def find_model(name_or_path: str, folders: list[Path] | None = None) -> Path:
-    """Resolve a model name (or a path to an .onnx file) to its file, with a helpful error if absent."""
+# How to get a model of each task when none is installed: the message for a user who has none.
+HOW_TO_GET = {
+    "enhance": "run `python3 install.py` to install the bundled enhance models",
+    "generate": "run `python3 install.py` to install the bundled generators",
+    "translate": (
+        "no style or colorize model is bundled yet: train one with `python -m training` and export it with "
+        "`python -m export RUN -o {folder}/NAME.onnx`, or copy a gimp-gan translate model (docs/model-format.md) "
+        "into {folder}"
+    ),
+}
+
+
+def find_model(name_or_path: str, folders: list[Path] | None = None, tasks: tuple[str, ...] | None = None) -> Path:
+    """Resolve a model name (or a path to an .onnx file) to its file, with a helpful error if absent.
+
+    tasks: what the caller needs the model for; when no installed model does that, the error says how
+    to get one rather than listing models that would not help."""
     candidate = Path(name_or_path).expanduser()
     if candidate.suffix == ".onnx" or candidate.is_file():
         if not candidate.is_file():
@@ -82,7 +97,11 @@ def find_model(name_or_path: str, folders: list[Path] | None = None) -> Path:
     for entry in entries:
         if entry.info is None and entry.path.stem == name_or_path:
             raise ModelError(entry.error)
-    names = sorted(e.info.name for e in entries if e.info)
-    hint = f"installed: {', '.join(names)}" if names else "no models are installed"
     searched = os.pathsep.join(str(p) for p in (folders or model_search_path()))
+    if tasks and not any(e.info and e.info.task in tasks for e in entries):
+        task = tasks[0]
+        how = HOW_TO_GET[task].format(folder=user_model_dir())
+        raise ModelNotFoundError(f"no {task} model is installed (searched {searched}); {how}")
+    names = sorted(e.info.name for e in entries if e.info and (not tasks or e.info.task in tasks))
+    hint = f"installed: {', '.join(names)}" if names else "no models are installed"
     raise ModelNotFoundError(f"no model named '{name_or_path}' ({hint}; searched {searched})")

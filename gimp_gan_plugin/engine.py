@@ -7,6 +7,7 @@ Public calls return None when the progress callback cancels, and never touch the
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,12 +43,14 @@ class Engine:
     def __init__(self, provider: Provider = "auto", threads: int | None = None, tile: int | None = None):
         if tile is not None and tile < MIN_TILE:
             raise GimpGanError(f"tile size must be at least {MIN_TILE} pixels, got {tile}")
+        if threads is not None and threads < 1:
+            raise GimpGanError(f"the number of threads must be at least 1, got {threads}")
         self.runtime = Runtime(provider, threads)
         self.tile = tile
 
     def load(self, model: str | Path, tasks: tuple[str, ...] | None = None) -> Session:
         """A model by name or path; with `tasks`, refuse a model made for something else."""
-        session = self.runtime.session(find_model(str(model)))
+        session = self.runtime.session(find_model(str(model), tasks=tasks))
         if tasks is not None and session.info.task not in tasks:
             raise ModelError(f"'{session.info.name}' is for {session.info.task}, not {' or '.join(tasks)}")
         return session
@@ -70,48 +73,97 @@ class Engine:
         mask: optional (H, W) weights in [0, 1] (a selection); the result replaces the image only there,
         softened by `feather` pixels. strength: 0 keeps the image, 1 takes the model's result.
         Alpha is passed through (resized for upscaling models).
+
+        The result is allocated once, in the image's dtype, and filled tile by tile: besides it, memory
+        holds a few tiles, never a full-size float copy of the image or of the result.
         """
         if not 0.0 <= strength <= 1.0:
             raise ImageError(f"strength must be between 0 and 1, got {strength}")
+        if not math.isfinite(feather) or feather < 0:
+            raise ImageError(f"feather must be a radius of 0 pixels or more, got {feather}")
         session = self.load(model, IMAGE_TASKS)
         info = session.info
-        color, alpha = imaging.split_alpha(image)
-        height, width = color.shape[:2]
+        out_shape = self.result_shape(model, image)
+        channels = imaging.color_channels(image)
+        planes = image if image.ndim == 3 else image[:, :, None]
+        has_alpha = planes.shape[2] in (2, 4)
+        height, width = image.shape[:2]
         if mask is not None:
             if mask.shape != (height, width):
                 raise ImageError(f"the mask is {mask.shape[:2]} but the image is {(height, width)}")
             mask = imaging.feather(imaging.to_unit_float(mask), feather)
         spec_in, spec_out = info.input("image"), info.image_output
-        batch, restore = imaging.to_model_batch(color, spec_in.channels, spec_out.channels)
+        fit = imaging.ChannelFit(channels, spec_in.channels, spec_out.channels)
+        scale = info.scale
+        try:
+            out = np.empty(out_shape, image.dtype)
+        except MemoryError:
+            raise OutOfMemoryError(
+                f"the {out_shape[1]}×{out_shape[0]} result does not fit in memory: use a smaller image"
+            ) from None
+        color = planes[:, :, :channels]
+        blending = strength < 1.0 or mask is not None
 
-        def model_fn(x: np.ndarray) -> np.ndarray:
-            return spec_out.to_pixels(session.run({spec_in.name: spec_in.to_model(x)}))
+        def read(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+            return fit.to_batch(imaging.to_unit_float(color[y0:y1, x0:x1]))
+
+        def model_fn(batch: np.ndarray) -> np.ndarray:
+            result = session.run({spec_in.name: spec_in.to_model(batch)})
+            if not np.isfinite(result).all():
+                raise ModelError(
+                    f"{info.name}: the model's output holds NaN or infinite values (a broken model, or a "
+                    "half-precision one that overflowed); nothing was changed"
+                )
+            return spec_out.to_pixels(result)
+
+        def write(y0: int, y1: int, x0: int, x1: int, values: np.ndarray) -> None:
+            span_y, span_x = (y0, y1), (x0, x1)
+            result = fit.from_batch(values)
+            if blending:
+                original = upscaled(color, span_y, span_x, Image.Resampling.BICUBIC)
+                weights = None if mask is None else upscaled(mask, span_y, span_x, Image.Resampling.BILINEAR)
+                result = imaging.blend(original, result, weights, strength)
+            if has_alpha:
+                alpha = np.clip(upscaled(planes[:, :, -1], span_y, span_x, Image.Resampling.BICUBIC), 0.0, 1.0)
+                result = np.concatenate([result, alpha[:, :, None]], axis=2)
+            if out.ndim == 2:
+                result = result[:, :, 0]
+            out[y0:y1, x0:x1] = imaging.from_unit_float(result, image.dtype)
+
+        def upscaled(pixels: np.ndarray, span_y, span_x, resample) -> np.ndarray:
+            """The caller's pixels under an output region, as float: resized for upscaling models."""
+            if scale == 1:
+                return imaging.to_unit_float(pixels[slice(*span_y), slice(*span_x)])
+            return imaging.resize_region(pixels, scale, span_y, span_x, resample)
 
         try:
-            result = restore(self._run_tiles(batch, model_fn, info, progress))
+            self._run_tiles(read, (height, width), model_fn, write, info, progress)
         except Cancelled:
             return None
-        scale = info.scale
-        if strength < 1.0 or mask is not None:
-            original = color if scale == 1 else imaging.resize(color, height * scale, width * scale)
-            if mask is not None and scale > 1:
-                mask = imaging.resize(mask, height * scale, width * scale, Image.Resampling.BILINEAR)
-            result = imaging.blend(original, result, mask, strength)
-        if alpha is not None and scale > 1:
-            alpha = np.clip(imaging.resize(alpha, height * scale, width * scale), 0.0, 1.0)
-        out = imaging.join_alpha(result, alpha)
-        if image.ndim == 2 and out.shape[2] == 1:
-            out = out[:, :, 0]
-        return imaging.from_unit_float(out, image.dtype)
+        return out
 
-    def _run_tiles(self, batch: np.ndarray, model_fn, info: ModelInfo, progress) -> np.ndarray:
+    def result_shape(self, model: str | Path, image: np.ndarray) -> tuple[int, ...]:
+        """The shape process_image returns for `image` (its dtype is the image's): known before the work,
+        so a caller can check where the result goes first."""
+        channels = imaging.color_channels(image)
+        if image.dtype not in (np.uint8, np.uint16) and image.dtype.kind != "f":
+            raise ImageError(f"unsupported pixel type {image.dtype}: use uint8, uint16 or float32")
+        info = self.load(model, IMAGE_TASKS).info
+        fit = imaging.ChannelFit(channels, info.input("image").channels, info.image_output.channels)
+        out_channels = fit.channels + (image.ndim == 3 and image.shape[2] in (2, 4))
+        size = (image.shape[0] * info.scale, image.shape[1] * info.scale)
+        return size if image.ndim == 2 and out_channels == 1 else (*size, out_channels)
+
+    def _run_tiles(self, read, size, model_fn, write, info: ModelInfo, progress) -> None:
         """Tiled inference; on out-of-memory, halve the tile and start again."""
         tile = self.tile or auto_tile(info)
         while True:
             try:
                 return imaging.run_tiled(
-                    batch,
+                    read,
+                    size,
                     model_fn,
+                    write,
                     scale=info.scale,
                     multiple=info.size_multiple,
                     padding=info.tile_padding,
@@ -150,6 +202,7 @@ class Engine:
         truncation ψ in [0, 1]: pulls latents toward the average (ψ·z); truncate_at: redraw latent
         components beyond ±truncate_at.
         """
+        check_seeds(seeds)
         session = self.load(model, ("generate",))
         latents = np.stack([latent_for_seed(s, session.info.latent_size, truncate_at) for s in seeds])
         return self._synthesize(session, latents, list(seeds), class_label, truncation, batch_size, progress)
@@ -171,6 +224,9 @@ class Engine:
 
         Noise maps and a drawn class come from seed_from for every frame, so only the latent moves.
         """
+        check_seeds([seed_from, seed_to])
+        if frames < 1:
+            raise GimpGanError(f"the number of frames must be at least 1, got {frames}")
         session = self.load(model, ("generate",))
         size = session.info.latent_size
         z0, z1 = latent_for_seed(seed_from, size, truncate_at), latent_for_seed(seed_to, size, truncate_at)
@@ -200,11 +256,24 @@ class Engine:
                     raise ModelError(
                         f"{info.name}: the generator made {output.shape[2:]} images, metadata says {info.output_size}"
                     )
+                if not np.isfinite(output).all():
+                    raise ModelError(
+                        f"{info.name}: the generator's output holds NaN or infinite values (a broken model)"
+                    )
                 images.append(np.clip(info.image_output.to_pixels(output), 0.0, 1.0).transpose(0, 2, 3, 1))
-                imaging.report(progress, stop / len(latents))
+                imaging.report(progress, stop, len(latents))
         except Cancelled:
             return None
         return np.concatenate(images)
+
+
+def check_seeds(seeds: Sequence[int]) -> None:
+    """Seeds are what numpy's generators take: whole numbers from 0 up (and at least one of them)."""
+    if len(seeds) == 0:
+        raise GimpGanError("no seeds given: ask for at least one image")
+    for seed in seeds:
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise GimpGanError(f"a seed must be a whole number from 0 up, got {seed!r}")
 
 
 def resolve_class(info: ModelInfo, class_label: int | str | None) -> int | None:

@@ -3,6 +3,10 @@
 Everything here is numpy on float32 pixels in [0, 1] (gamma-encoded, as the user sees them); the
 model's own value range is applied by TensorSpec at the last moment. Nothing here knows onnxruntime:
 tiling takes any function from a (N, C, h, w) batch to its (N, C', h*s, w*s) result.
+
+Memory: tiling reads the input a region at a time and hands each finished piece of the result on
+as soon as no later tile can change it, so the working set is a few tiles and one strip of tile
+overlap, whatever the image size; the caller writes the pieces into the result in its final dtype.
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ from PIL import Image
 
 from .errors import ImageError, ModelError
 
-ProgressCallback = Callable[[float], "bool | None"]
-"""Receives the fraction done in [0, 1]; returning False cancels the work."""
+ProgressCallback = Callable[[int, int], "bool | None"]
+"""Receives (done, total) in units of work (tiles, images); returning False cancels the work."""
 
 ModelFn = Callable[[np.ndarray], np.ndarray]
+RegionReader = Callable[[int, int, int, int], np.ndarray]
+"""(y0, y1, x0, x1) of the input → that region as a (N, C, y1 − y0, x1 − x0) float32 model batch."""
+RegionWriter = Callable[[int, int, int, int, np.ndarray], None]
+"""(y0, y1, x0, x1) of the output and its finished (N, C', y1 − y0, x1 − x0) values (a view: copy it)."""
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709, as GIMP's desaturate uses
 _INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -28,8 +36,8 @@ class Cancelled(Exception):
     """Raised inside the engine when a progress callback asks to stop; public calls return None instead."""
 
 
-def report(progress: ProgressCallback | None, fraction: float) -> None:
-    if progress is not None and progress(min(1.0, fraction)) is False:
+def report(progress: ProgressCallback | None, done: int, total: int) -> None:
+    if progress is not None and progress(done, total) is False:
         raise Cancelled
 
 
@@ -67,22 +75,13 @@ def from_unit_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return out
 
 
-def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(H, W), (H, W, 1..4) → colour (H, W, 1|3) and alpha (H, W) or None, both float32 in [0, 1]."""
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+def color_channels(image: np.ndarray) -> int:
+    """1 or 3: the colour channels of a grey, grey+alpha, RGB or RGBA image, after checking its shape."""
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
         raise ImageError(f"expected a grey, grey+alpha, RGB or RGBA image, got an array of shape {image.shape}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageError("the image is empty")
-    pixels = to_unit_float(image)
-    if pixels.shape[2] in (2, 4):
-        return pixels[:, :, :-1], pixels[:, :, -1]
-    return pixels, None
-
-
-def join_alpha(color: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    return color if alpha is None else np.concatenate([color, alpha[:, :, None]], axis=2)
+    return 1 if image.ndim == 2 or image.shape[2] <= 2 else 3
 
 
 def luma(color: np.ndarray, axis: int) -> np.ndarray:
@@ -92,33 +91,39 @@ def luma(color: np.ndarray, axis: int) -> np.ndarray:
     return np.sum(color * LUMA.reshape(shape), axis=axis, keepdims=True)
 
 
-def to_model_batch(color: np.ndarray, model_in: int, model_out: int) -> tuple[np.ndarray, Callable]:
-    """Fit an image's channels to a model's; returns the batch and a function that undoes the fit.
+class ChannelFit:
+    """How an image's colour channels meet a model's, region by region.
 
     A grey image through an RGB model comes back grey (by luma); an RGB image through a grey model
     runs each channel as its own batch item; a grey→RGB model (a colorizer) turns grey into colour.
     """
-    channels = color.shape[2]
-    colorize = model_in == 1 and model_out == 3
-    chw = color.transpose(2, 0, 1)
-    per_channel = model_in == 1 and channels == 3 and not colorize
-    if per_channel:
-        batch = chw[:, None]
-    elif model_in == 1 and channels == 3:
-        batch = luma(chw, axis=0)[None]
-    elif model_in == 3 and channels == 1:
-        batch = np.repeat(chw[None], 3, axis=1)
-    else:
-        batch = chw[None]
-    wanted = 3 if channels == 3 or colorize else 1
 
-    def restore(result: np.ndarray) -> np.ndarray:
-        result = result[:, 0] if per_channel else result[0]
-        if result.shape[0] != wanted:
-            result = np.repeat(result, 3, axis=0) if wanted == 3 else luma(result, axis=0)
+    def __init__(self, channels: int, model_in: int, model_out: int):
+        colorize = model_in == 1 and model_out == 3
+        self.per_channel = model_in == 1 and channels == 3 and not colorize
+        self.to_luma = model_in == 1 and channels == 3 and colorize
+        self.to_rgb = model_in == 3 and channels == 1
+        self.channels = 3 if channels == 3 or colorize else 1  # of the result
+
+    def to_batch(self, color: np.ndarray) -> np.ndarray:
+        """(h, w, C) float32 pixels → the model's (N, C_in, h, w) batch."""
+        chw = color.transpose(2, 0, 1)
+        if self.per_channel:
+            batch = chw[:, None]
+        elif self.to_luma:
+            batch = luma(chw, axis=0)[None]
+        elif self.to_rgb:
+            batch = np.repeat(chw[None], 3, axis=1)
+        else:
+            batch = chw[None]
+        return np.ascontiguousarray(batch, dtype=np.float32)
+
+    def from_batch(self, result: np.ndarray) -> np.ndarray:
+        """The model's (N, C_out, h, w) result → (h, w, channels) pixels."""
+        result = result[:, 0] if self.per_channel else result[0]
+        if result.shape[0] != self.channels:
+            result = np.repeat(result, 3, axis=0) if self.channels == 3 else luma(result, axis=0)
         return result.transpose(1, 2, 0)
-
-    return np.ascontiguousarray(batch, dtype=np.float32), restore
 
 
 def resize(pixels: np.ndarray, height: int, width: int, resample=Image.Resampling.BICUBIC) -> np.ndarray:
@@ -132,6 +137,34 @@ def resize(pixels: np.ndarray, height: int, width: int, resample=Image.Resamplin
         axis=2,
     )
     return out[:, :, 0] if pixels.ndim == 2 else out
+
+
+def resize_region(
+    pixels: np.ndarray, scale: int, span_y: tuple[int, int], span_x: tuple[int, int], resample=Image.Resampling.BICUBIC
+) -> np.ndarray:
+    """Rows span_y and columns span_x of `pixels` (any dtype, (H, W) or (H, W, C)) resized ×scale, in float.
+
+    Equal to resizing the whole image and cropping (Pillow's box resize, with enough context around
+    the region for the filter's support), but costs only the region.
+    """
+    (y0, y1), (x0, x1) = span_y, span_x
+    height, width = pixels.shape[:2]
+    context = 3  # source pixels: bicubic's support is 2, bilinear's 1
+    sy0, sx0 = max(0, y0 // scale - context), max(0, x0 // scale - context)
+    sy1, sx1 = min(height, -(-y1 // scale) + context), min(width, -(-x1 // scale) + context)
+    source = to_unit_float(pixels[sy0:sy1, sx0:sx1])
+    planes = source[:, :, None] if source.ndim == 2 else source
+    box = (x0 / scale - sx0, y0 / scale - sy0, x1 / scale - sx0, y1 / scale - sy0)
+    out = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(np.ascontiguousarray(planes[:, :, c]), "F").resize((x1 - x0, y1 - y0), resample, box)
+            )
+            for c in range(planes.shape[2])
+        ],
+        axis=2,
+    )
+    return out[:, :, 0] if source.ndim == 2 else out
 
 
 # --- masks and strength --------------------------------------------------------------------------
@@ -198,8 +231,10 @@ def blend_weights(starts: list[int], size: int, length: int, scale: int) -> list
 
 
 def run_tiled(
-    batch: np.ndarray,
+    read: RegionReader,
+    size: tuple[int, int],
     model_fn: ModelFn,
+    write: RegionWriter,
     *,
     scale: int,
     multiple: int,
@@ -207,36 +242,55 @@ def run_tiled(
     tile: int,
     overlap: int,
     progress: ProgressCallback | None = None,
-) -> np.ndarray:
-    """Run `model_fn` over (N, C, H, W) in overlapping tiles and blend them into (N, C', H·s, W·s).
+) -> None:
+    """Run `model_fn` over an input of `size` (H, W) in overlapping tiles, blending them into the output.
 
     Each tile is cut with `padding` pixels of real context on every side (the model's receptive
     field), starting on a multiple of `multiple` so that strided layers see the same pixel phase as on
     the whole image; it is then padded by reflection up to that multiple, run, and cropped back. Away
     from the image border the result therefore equals the whole-image result.
+
+    Tiles run row by row, left to right. Once a tile is done, the part of the output that no later
+    tile overlaps is final and goes to `write`, so every output pixel is written exactly once. What
+    later tiles still add to is kept: the strip to the right (for the next tile) and the strip below
+    (for the next row of tiles), already weighted by the blend ramps.
     """
-    _, _, height, width = batch.shape
+    height, width = size
     tile_h, tile_w = min(tile, height), min(tile, width)
     ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     wys, wxs = blend_weights(ys, tile_h, height, scale), blend_weights(xs, tile_w, width, scale)
-    out = None
+    above = None  # what earlier rows of tiles add to this row's first rows, over the full output width
     for iy, y in enumerate(ys):
+        top, bottom = y * scale, (y + tile_h) * scale
+        done_y = ys[iy + 1] * scale if iy + 1 < len(ys) else height * scale  # rows final after this row
+        below = None
+        left = None  # what earlier tiles of this row add to this tile's first columns
         for ix, x in enumerate(xs):
-            result = _run_tile(batch, model_fn, (y, y + tile_h), (x, x + tile_w), scale, multiple, padding)
-            if out is None:
-                out = np.zeros((batch.shape[0], result.shape[1], height * scale, width * scale), np.float32)
-            weight = wys[iy][:, None] * wxs[ix][None, :]
-            out[:, :, y * scale : (y + tile_h) * scale, x * scale : (x + tile_w) * scale] += result * weight
-            report(progress, (iy * len(xs) + ix + 1) / (len(ys) * len(xs)))
-    return out
+            result = _run_tile(read, size, model_fn, (y, y + tile_h), (x, x + tile_w), scale, multiple, padding)
+            result *= wys[iy][:, None] * wxs[ix][None, :]
+            start = x * scale
+            carried = 0 if left is None else left.shape[3]
+            if left is not None:
+                result[:, :, :, :carried] += left
+            if above is not None:  # columns no earlier tile of this row has covered (those carry it in `left`)
+                result[:, :, : above.shape[2], carried:] += above[:, :, :, start + carried : (x + tile_w) * scale]
+            done_x = xs[ix + 1] * scale if ix + 1 < len(xs) else width * scale
+            final_rows, final_cols = done_y - top, done_x - start
+            write(top, done_y, start, done_x, result[:, :, :final_rows, :final_cols])
+            if done_y < bottom:
+                if below is None:
+                    below = np.empty((*result.shape[:2], bottom - done_y, width * scale), np.float32)
+                below[:, :, :, start:done_x] = result[:, :, final_rows:, :final_cols]
+            left = result[:, :, :, final_cols:].copy() if ix + 1 < len(xs) else None
+            report(progress, iy * len(xs) + ix + 1, len(ys) * len(xs))
+        above = below
 
 
-def _run_tile(batch, model_fn, span_y, span_x, scale, multiple, padding) -> np.ndarray:
-    (y0, y1), (x0, x1) = span_y, span_x
-    _, _, height, width = batch.shape
+def _run_tile(read, size, model_fn, span_y, span_x, scale, multiple, padding) -> np.ndarray:
+    (y0, y1), (x0, x1), (height, width) = span_y, span_x, size
     ry0, rx0 = (max(0, y0 - padding) // multiple) * multiple, (max(0, x0 - padding) // multiple) * multiple
     ry1, rx1 = min(height, y1 + padding), min(width, x1 + padding)
-    region = batch[:, :, ry0:ry1, rx0:rx1]
+    region = read(ry0, ry1, rx0, rx1)
     pad_h, pad_w = -(ry1 - ry0) % multiple, -(rx1 - rx0) % multiple
     if pad_h or pad_w:
         region = np.pad(region, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="reflect")
@@ -247,4 +301,5 @@ def _run_tile(batch, model_fn, span_y, span_x, scale, multiple, padding) -> np.n
             f"the model returned shape {result.shape} for input {region.shape}; with scale {scale} "
             f"it should end in {expected} (wrong 'scale' in its metadata?)"
         )
-    return result[:, :, (y0 - ry0) * scale : (y1 - ry0) * scale, (x0 - rx0) * scale : (x1 - rx0) * scale]
+    crop = result[:, :, (y0 - ry0) * scale : (y1 - ry0) * scale, (x0 - rx0) * scale : (x1 - rx0) * scale]
+    return np.array(crop, dtype=np.float32)  # a copy of our own: the caller weights it in place

@@ -25,7 +25,17 @@ TASKS = ("generate", "enhance", "translate")
 IMAGE_TASKS = ("enhance", "translate")
 ROLES = ("image", "latent", "class", "noise")
 DTYPES = ("float32", "float16", "int64")
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # used with fullmatch: a name is also a file name
+# Bounds that no real model comes near; past them a number is a typo or a hostile file, and believing
+# it would cost the engine absurd amounts of memory (a ×10⁶ "scale", a 10⁹-element noise map).
+MAX_SCALE = 16
+MAX_SIZE_MULTIPLE = 256
+MAX_TILE_PADDING = 512
+MAX_LATENT_SIZE = 65536
+MAX_OUTPUT_SIDE = 16384
+MAX_NOISE_ELEMENTS = 1 << 26
+MAX_CLASSES = 100_000
+MAX_DOCUMENT_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,10 @@ class TensorSpec:
     def to_pixels(self, values: np.ndarray) -> np.ndarray:
         """Map model values (N, C, H, W) back to pixels in [0, 1] (not clipped)."""
         return (values - _per_channel(self.bias)) / _per_channel(self.gain)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _per_channel(values: tuple[float, ...]) -> np.ndarray:
@@ -120,18 +134,22 @@ def parse_document(doc: Any, source: str) -> ModelInfo:
     _Fields(info["provenance"], source, "provenance").string("data")
     _check_roles(inputs, outputs, task, source)
     if task in IMAGE_TASKS:
-        info["scale"] = r.integer("scale", minimum=1) if task == "enhance" else r.integer("scale", 1, 1, 1)
-        info["size_multiple"] = r.integer("size_multiple", default=1, minimum=1)
-        info["tile_padding"] = r.integer("tile_padding", default=0, minimum=0)
+        enhance = task == "enhance"
+        info["scale"] = r.integer("scale", minimum=1, maximum=MAX_SCALE) if enhance else r.integer("scale", 1, 1, 1)
+        info["size_multiple"] = r.integer("size_multiple", default=1, minimum=1, maximum=MAX_SIZE_MULTIPLE)
+        info["tile_padding"] = r.integer("tile_padding", default=0, minimum=0, maximum=MAX_TILE_PADDING)
     else:
-        info["latent_size"] = r.integer("latent_size", minimum=1)
+        info["latent_size"] = r.integer("latent_size", minimum=1, maximum=MAX_LATENT_SIZE)
         size = r.list("output_size")
-        if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
-            raise ModelError(f"{source}: metadata 'output_size' must be [height, width] in pixels, got {size!r}")
+        if len(size) != 2 or not all(_is_int(s) and 0 < s <= MAX_OUTPUT_SIDE for s in size):
+            raise ModelError(
+                f"{source}: metadata 'output_size' must be [height, width] in pixels (1 to {MAX_OUTPUT_SIDE}), "
+                f"got {size!r}"
+            )
         info["output_size"] = (size[0], size[1])
         classes = r.list("classes", default=[])
-        if not all(isinstance(c, str) and c for c in classes):
-            raise ModelError(f"{source}: metadata 'classes' must be a list of class names")
+        if len(classes) > MAX_CLASSES or not all(isinstance(c, str) and c for c in classes):
+            raise ModelError(f"{source}: metadata 'classes' must be a list of at most {MAX_CLASSES} class names")
         info["classes"] = tuple(classes)
         has_class_input = any(t.role == "class" for t in inputs)
         if has_class_input != bool(classes):
@@ -175,8 +193,11 @@ def _parse_tensor(doc: Any, source: str, where: str) -> TensorSpec:
         raise ModelError(f"{source}: {where}.dtype must be {' or '.join(expected_dtype)} for role '{role}'")
     if role == "noise":
         shape = r.list("shape")
-        if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
-            raise ModelError(f"{source}: {where}.shape must list the per-sample noise shape, got {shape!r}")
+        if not shape or not all(_is_int(s) and s > 0 for s in shape) or math.prod(shape) > MAX_NOISE_ELEMENTS:
+            raise ModelError(
+                f"{source}: {where}.shape must list the per-sample noise shape (at most {MAX_NOISE_ELEMENTS} "
+                f"elements), got {shape!r}"
+            )
         return TensorSpec(name, role, dtype, shape=tuple(shape))
     if role != "image":
         return TensorSpec(name, role, dtype)
@@ -231,8 +252,8 @@ class _Fields:
         value = self._get(key, self._MISSING)
         if not isinstance(value, str) or not value.strip():
             self._fail(key, "a non-empty string", value)
-        if pattern and not pattern.match(value):
-            self._fail(key, "lower-case letters, digits, '.', '_' or '-'", value)
+        if pattern and not pattern.fullmatch(value):
+            self._fail(key, "lower-case letters, digits, '.', '_' or '-' (1 to 64, the first a letter or digit)", value)
         return value
 
     def choice(self, key: str, options: tuple[str, ...]) -> str:
@@ -243,12 +264,7 @@ class _Fields:
 
     def integer(self, key: str, default: Any = _MISSING, minimum: int = 0, maximum: int | None = None) -> int:
         value = self._get(key, default)
-        if (
-            not isinstance(value, int)
-            or isinstance(value, bool)
-            or value < minimum
-            or (maximum is not None and value > maximum)
-        ):
+        if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
             bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
             self._fail(key, f"an integer {bounds}", value)
         return value
@@ -290,7 +306,8 @@ def read_model_info(path: str | Path) -> ModelInfo:
     props = read_metadata_props(path)  # also proves the file is a readable ONNX model
     sidecar = sidecar_path(path)
     if sidecar.is_file():
-        text, source = sidecar.read_text(encoding="utf-8"), f"{path.name} (sidecar {sidecar.name})"
+        source = f"{path.name} (sidecar {sidecar.name})"
+        text = _read_sidecar(sidecar, source)
     elif METADATA_KEY in props:
         text = props[METADATA_KEY]
     else:
@@ -302,7 +319,20 @@ def read_model_info(path: str | Path) -> ModelInfo:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise ModelError(f"{source}: metadata is not valid JSON ({e})") from None
+    except RecursionError:
+        raise ModelError(f"{source}: metadata is nested too deeply to be a model description") from None
     return parse_document(doc, source)
+
+
+def _read_sidecar(sidecar: Path, source: str) -> str:
+    try:
+        if sidecar.stat().st_size > MAX_DOCUMENT_BYTES:
+            raise ModelError(f"{source}: the sidecar is larger than {MAX_DOCUMENT_BYTES >> 20} MB: not a description")
+        return sidecar.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ModelError(f"{source}: the sidecar is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ModelError(f"{source}: cannot read the sidecar ({e.strerror or e})") from None
 
 
 # --- reading metadata_props without the onnx package -------------------------------------------
@@ -315,6 +345,13 @@ _GRAPH_FIELD, _METADATA_FIELD = 7, 14
 
 def read_metadata_props(path: Path) -> dict[str, str]:
     """Return the ONNX model's metadata_props; raise ModelError if the file is not an ONNX model."""
+    try:
+        return _read_metadata_props(path)
+    except OSError as e:
+        raise ModelError(f"{path.name}: cannot read this file ({e.strerror or e})") from None
+
+
+def _read_metadata_props(path: Path) -> dict[str, str]:
     props: dict[str, str] = {}
     seen_graph = False
     with open(path, "rb") as f:

@@ -26,6 +26,9 @@ from typing import BinaryIO
 
 _LENGTH = struct.Struct("<I")
 ITEMSIZE = {"uint8": 1, "uint16": 2, "float32": 4}
+MAX_JSON_BYTES = 16 << 20  # a request is a few hundred bytes; a larger length is not a message
+MAX_ARRAY_BYTES = 1 << 34  # 16 GiB: a 32768² RGBA float layer. Past it a shape is absurd, not an image
+MAX_DIMENSIONS = 4
 
 
 class ProtocolError(Exception):
@@ -65,14 +68,43 @@ def receive(stream: BinaryIO) -> tuple[dict, list[bytes]] | None:
         return None
     if len(head) < _LENGTH.size:
         raise ProtocolError("the stream ended inside a message")
-    message = json.loads(_read_exactly(stream, _LENGTH.unpack(head)[0]))
+    length = _LENGTH.unpack(head)[0]
+    if length > MAX_JSON_BYTES:
+        raise ProtocolError(f"a message of {length} bytes of JSON is not one of ours")
+    try:
+        message = json.loads(_read_exactly(stream, length).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ProtocolError(f"the message is not valid UTF-8 JSON ({e})") from None
     if not isinstance(message, dict):
         raise ProtocolError("a message must be a JSON object")
-    return message, [_read_exactly(stream, nbytes(h)) for h in message.get("arrays", [])]
+    headers = message.get("arrays", [])
+    if not isinstance(headers, list):
+        raise ProtocolError("'arrays' must be a list of {dtype, shape}")
+    for header in headers:
+        _check_header(header)
+    return message, [_read_exactly(stream, nbytes(h)) for h in headers]
+
+
+def _check_header(header) -> None:
+    """An array header the receiver can trust before it reads (and allocates) the bytes it announces."""
+    if not isinstance(header, dict) or header.get("dtype") not in ITEMSIZE:
+        raise ProtocolError(f"an array needs a dtype of {', '.join(ITEMSIZE)}; got {header!r}")
+    shape = header.get("shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_DIMENSIONS
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    ):
+        raise ProtocolError(f"an array shape is a list of at most {MAX_DIMENSIONS} sizes ≥ 0; got {shape!r}")
+    if nbytes(header) > MAX_ARRAY_BYTES:
+        raise ProtocolError(f"an array of shape {shape} ({nbytes(header)} bytes) is too large to be an image")
 
 
 def _read_exactly(stream: BinaryIO, size: int) -> bytes:
-    data = stream.read(size)
+    try:
+        data = stream.read(size)
+    except MemoryError:
+        raise ProtocolError(f"an array of {size} bytes does not fit in memory") from None
     if len(data) != size:
         raise ProtocolError(f"the stream ended inside a message ({len(data)} of {size} bytes)")
     return data

@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .errors import ModelError
-from .modelformat import ModelInfo, read_model_info
+from .modelformat import ModelInfo, TensorSpec, read_model_info
 
 Provider = Literal["auto", "cuda", "cpu"]
 PROVIDERS: tuple[Provider, ...] = ("auto", "cuda", "cpu")
@@ -44,27 +44,72 @@ class Session:
         _check_graph_matches(path, info, session)
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """Run the graph; inputs are cast to the declared dtypes and the image output comes back as float32."""
+        """Run the graph; inputs are cast to the declared dtypes and the image output comes back as float32.
+
+        A model that fails inside its graph (a shape its metadata promised but the graph refuses) is
+        a ModelError naming the model; running out of memory is passed on for the caller to retry."""
         cast = {t.name: np.ascontiguousarray(feeds[t.name], dtype=_NUMPY_DTYPES[t.dtype]) for t in self.info.inputs}
-        (output,) = self.ort_session.run([self.info.image_output.name], cast)
+        try:
+            (output,) = self.ort_session.run([self.info.image_output.name], cast)
+        except Exception as e:  # onnxruntime raises its own unrelated exception types
+            if is_out_of_memory(e):
+                raise
+            shapes = ", ".join(f"{name} {list(a.shape)}" for name, a in cast.items())
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelError(f"{self.path.name}: the model failed on inputs {shapes}: {reason}") from None
         return output.astype(np.float32, copy=False)
 
 
+_ORT_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "int64": "tensor(int64)"}
+
+
 def _check_graph_matches(path: Path, info: ModelInfo, session: ort.InferenceSession) -> None:
-    graph_inputs = {i.name for i in session.get_inputs()}
-    graph_outputs = {o.name for o in session.get_outputs()}
+    """Refuse at load time a graph that its metadata misdescribes, rather than fail (or worse, run) later."""
+    graph_inputs = {i.name: i for i in session.get_inputs()}
+    graph_outputs = {o.name: o for o in session.get_outputs()}
     declared = {t.name for t in info.inputs}
-    for name in declared - graph_inputs:
+    for name in declared - graph_inputs.keys():
         raise ModelError(
             f"{path.name}: metadata names input '{name}', but the graph's inputs are {sorted(graph_inputs)}"
         )
-    for name in graph_inputs - declared:
+    for name in graph_inputs.keys() - declared:
         raise ModelError(f"{path.name}: graph input '{name}' is not described in the metadata")
-    if info.image_output.name not in graph_outputs:
+    output = info.image_output
+    if output.name not in graph_outputs:
         raise ModelError(
-            f"{path.name}: metadata names output '{info.image_output.name}', "
-            f"but the graph's outputs are {sorted(graph_outputs)}"
+            f"{path.name}: metadata names output '{output.name}', but the graph's outputs are {sorted(graph_outputs)}"
         )
+    for spec in info.inputs:
+        node = graph_inputs[spec.name]
+        if node.type != _ORT_TYPES[spec.dtype]:
+            raise ModelError(
+                f"{path.name}: metadata says input '{spec.name}' is {spec.dtype}, the graph has {node.type}"
+            )
+        _check_shape(path, f"input '{spec.name}'", node.shape, _expected_shape(spec, info))
+    _check_shape(path, f"output '{output.name}'", graph_outputs[output.name].shape, _expected_shape(output, info))
+
+
+def _expected_shape(spec: TensorSpec, info: ModelInfo) -> list[int | None]:
+    """The shape the metadata promises; None where any size is allowed (batch, image height and width)."""
+    if spec.role == "image":
+        size = list(info.output_size) if info.task == "generate" else [None, None]
+        return [None, spec.channels, *size]
+    if spec.role == "latent":
+        return [None, info.latent_size]
+    if spec.role == "noise":
+        return [None, *spec.shape]
+    return [None]  # class
+
+
+def _check_shape(path: Path, what: str, graph_shape: list, expected: list[int | None]) -> None:
+    """Fixed graph dimensions must agree with the metadata; symbolic ones (names, None) accept anything."""
+    if len(graph_shape) != len(expected) or any(
+        isinstance(dim, int) and want is not None and dim != want
+        for dim, want in zip(graph_shape, expected, strict=True)
+    ):
+        promised = ["any" if d is None else d for d in expected]
+        shown = [d if isinstance(d, int) else "any" for d in graph_shape]
+        raise ModelError(f"{path.name}: the metadata describes {what} as {promised}, the graph as {shown}")
 
 
 class Runtime:

@@ -28,6 +28,7 @@ from .runtime import Session
 
 log = logging.getLogger("gimp_gan")
 DEVICES = {"auto": "auto", "gpu": "cuda", "cpu": "cpu"}
+MAX_GENERATED_SIDE = 16384
 
 
 class ProgressSender:
@@ -40,11 +41,31 @@ class ProgressSender:
         """Tells the plug-in which device runs the model, before the work begins (shown with the progress)."""
         protocol.send(self.stream, {"device": session.report.describe()})
 
-    def __call__(self, fraction: float) -> bool:
+    def __call__(self, done: int, total: int) -> bool:
+        fraction = done / total
         if fraction - self.last >= 0.01 or fraction >= 1.0:
             self.last = fraction
             protocol.send(self.stream, {"progress": round(fraction, 4)})
         return True
+
+
+_REQUIRED = object()
+
+
+def field(request: dict, key: str, kinds: type | tuple[type, ...], default=_REQUIRED):
+    """One value of a request, of the expected type: a malformed request is an error reply, not a crash."""
+    value = request.get(key, default)
+    if value is _REQUIRED:
+        raise GimpGanError(f"malformed request: '{key}' is missing")
+    if value is not default and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
+        raise GimpGanError(f"malformed request: '{key}' must be {_kind_names(kinds)}, got {value!r}")
+    return value
+
+
+def _kind_names(kinds) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list", type(None): "null"}
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    return " or ".join(names[k] for k in kinds if not (k is int and float in kinds))
 
 
 def list_models(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
@@ -60,30 +81,44 @@ def list_models(request: dict, arrays: list[np.ndarray], progress: ProgressSende
 
 def _open(request: dict, tasks: tuple[str, ...], progress: ProgressSender) -> tuple[Engine, Session]:
     """The engine on the requested device and the model's session; the plug-in learns the device first."""
-    engine = Engine(DEVICES[request.get("device", "auto")])
-    session = engine.load(request["model"], tasks)
+    device = field(request, "device", str, "auto")
+    if device not in DEVICES:
+        raise GimpGanError(f"malformed request: 'device' must be one of {', '.join(DEVICES)}, got {device!r}")
+    engine = Engine(DEVICES[device])
+    session = engine.load(field(request, "model", str), tasks)
     progress.started(session)
     return engine, session
 
 
 def process_image(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
+    if len(arrays) not in (1, 2):
+        raise GimpGanError(
+            f"malformed request: an image request carries the image and an optional mask, not {len(arrays)} arrays"
+        )
     engine, session = _open(request, ("enhance", "translate"), progress)
     image, mask = arrays[0], arrays[1] if len(arrays) > 1 else None  # mask: the selection, (H, W) float
-    strength = float(request.get("strength", 1.0))
-    result = engine.process_image(request["model"], image, mask=mask, strength=strength, progress=progress)
+    strength = float(field(request, "strength", (int, float), 1.0))
+    result = engine.process_image(session.path, image, mask=mask, strength=strength, progress=progress)
     return _described(session, {"scale": session.info.scale}), [result]
 
 
 def generate(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
+    size = field(request, "size", (int, type(None)), 0) or 0
+    if not 0 <= size <= MAX_GENERATED_SIDE:
+        raise GimpGanError(f"the image size must be between 0 and {MAX_GENERATED_SIDE} pixels, got {size}")
     engine, session = _open(request, ("generate",), progress)
-    common = dict(class_label=request.get("class"), truncation=float(request.get("truncation", 1.0)))
+    common = dict(
+        class_label=field(request, "class", (str, int, type(None)), None),
+        truncation=float(field(request, "truncation", (int, float), 1.0)),
+    )
     if request["command"] == "interpolate":
-        images = engine.interpolate(
-            request["model"], request["seed"], request["seed_to"], request["frames"], progress=progress, **common
-        )
+        seed, seed_to, frames = (field(request, key, int) for key in ("seed", "seed_to", "frames"))
+        images = engine.interpolate(session.path, seed, seed_to, frames, progress=progress, **common)
     else:
-        images = engine.generate(request["model"], request["seeds"], progress=progress, **common)
-    size = int(request.get("size") or 0)
+        seeds = field(request, "seeds", list)
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise GimpGanError(f"malformed request: 'seeds' must be a list of integers, got {seeds!r}")
+        images = engine.generate(session.path, seeds, progress=progress, **common)
     if size:
         height, width = images.shape[1:3]
         factor = size / max(height, width)
@@ -101,7 +136,12 @@ HANDLERS = {"models": list_models, "image": process_image, "generate": generate,
 
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
-    received = protocol.receive(stdin)
+    """Answer one request. Whatever arrives, the plug-in gets a reply: a result or an error message."""
+    try:
+        received = protocol.receive(stdin)
+    except protocol.ProtocolError as e:
+        protocol.send(stdout, {"error": f"malformed request: {e}", "kind": "ProtocolError"})
+        return 1
     if received is None:
         return 0
     request, payloads = received
@@ -111,7 +151,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
     ]
     command = request.get("command")
     try:
-        if command not in HANDLERS:
+        if not isinstance(command, str) or command not in HANDLERS:
             raise GimpGanError(f"the runtime does not know the command {command!r}; reinstall with install.py")
         started = time.perf_counter()
         result, outputs = HANDLERS[command](request, arrays, ProgressSender(stdout))

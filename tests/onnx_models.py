@@ -100,6 +100,7 @@ def make_image_model(
     strided: bool = False,
     identity: bool = False,
     value_range=(-1.0, 1.0),
+    nonfinite: bool = False,
     seed: int = 0,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
@@ -108,6 +109,7 @@ def make_image_model(
     Plain: conv3×3 → ReLU → conv3×3 → (DepthToSpace for scale > 1); receptive radius 2 px.
     strided: a stride-2 conv and a DepthToSpace back up, so sizes must be even (size_multiple 2).
     identity: the output equals the input exactly (scale 1, same channels), for exactness tests.
+    nonfinite: a broken model whose output is NaN where the plain one is positive and -inf elsewhere.
     """
     g = GraphBuilder(seed)
     if identity:
@@ -124,6 +126,8 @@ def make_image_model(
         if scale > 1:
             y = g.op("DepthToSpace", [y], blocksize=scale)
         multiple, padding = 1, 3
+    if nonfinite:  # log of a number ≤ 0: NaN for negatives, -inf for zeros
+        g.op("Log", [g.op("Neg", [g.op("Relu", [y])])])
     g.nodes[-1].output[0] = "result"
     doc = base_document(task, name) | {
         "inputs": [image_spec("image", channels_in, value_range)],
@@ -146,10 +150,13 @@ def make_generator(
     channels: int = 3,
     classes: list[str] | None = None,
     noise: bool = False,
+    nonfinite: bool = False,
     seed: int = 0,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """latent (+ class embedding) → linear → (N, 4, size, size) (+ noise map) → conv → tanh, in [-1, 1]."""
+    """latent (+ class embedding) → linear → (N, 4, size, size) (+ noise map) → conv → tanh, in [-1, 1].
+
+    nonfinite: a broken generator whose output is NaN or -inf."""
     g = GraphBuilder(seed)
     inputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent])]
     specs: list[dict] = [{"name": "z", "role": "latent", "dtype": "float32"}]
@@ -166,7 +173,9 @@ def make_generator(
         inputs.append(helper.make_tensor_value_info("noise", TensorProto.FLOAT, ["N", 1, size, size]))
         specs.append({"name": "noise", "role": "noise", "dtype": "float32", "shape": [1, size, size]})
         h = g.op("Add", [h, "noise"])
-    g.op("Tanh", [g.conv(g.op("Relu", [h]), 4, channels)])
+    y = g.op("Tanh", [g.conv(g.op("Relu", [h]), 4, channels)])
+    if nonfinite:
+        g.op("Log", [g.op("Neg", [g.op("Relu", [y])])])
     g.nodes[-1].output[0] = "image"
     doc = base_document("generate", name) | {
         "inputs": specs,

@@ -1,10 +1,11 @@
 """Finding models: search path order, overrides, and unusable files reported rather than fatal."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from onnx_models import make_image_model
+from onnx_models import base_document, image_spec, make_image_model
 
 from gimp_gan_plugin.discovery import discover_models, find_model, user_model_dir
 from gimp_gan_plugin.errors import ModelError, ModelNotFoundError
@@ -66,3 +67,35 @@ def test_bundled_models_are_valid_carded_and_run():
             image = np.random.default_rng(0).integers(0, 256, (21, 34, 3), dtype=np.uint8)
             result = Engine(provider="cpu").process_image(path, image)
             assert result.shape == (21 * info.scale, 34 * info.scale, 3)
+
+
+BAD_SIDECARS = {
+    "not-utf8": '{"name": "caf\xe9"}'.encode("latin-1"),
+    "nested-deep": b"[" * 100_000 + b"]" * 100_000,
+    "not-json": b"{name: 'x'}",
+    "not-an-object": b"[1, 2, 3]",
+    "absurd-scale": json.dumps(
+        base_document("enhance", "bad")
+        | {"inputs": [image_spec("image", 3)], "outputs": [image_spec("result", 3)], "scale": 10**9}
+    ).encode(),
+}
+
+
+@pytest.mark.parametrize("content", BAD_SIDECARS.values(), ids=BAD_SIDECARS.keys())
+def test_one_bad_sidecar_makes_one_model_unusable_and_hides_no_other(models, content, capsys):
+    make_image_model(models / "ok.onnx", name="ok")
+    make_image_model(models / "bad.onnx", name="bad")
+    (models / "bad.json").write_bytes(content)
+    entries = discover_models()
+    assert [e.name for e in entries if e.info] == ["ok"]
+    (bad,) = [e for e in entries if e.error]
+    assert bad.error.startswith("bad.onnx (sidecar bad.json): ")
+    with pytest.raises(ModelError, match=r"sidecar bad\.json"):
+        find_model("bad")
+    assert find_model("ok") == models / "ok.onnx"
+    # the command line lists the good one and names the bad one
+    from gimp_gan_plugin.cli import main
+
+    assert main(["models"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("ok ") and "unusable: bad.onnx (sidecar bad.json)" in err

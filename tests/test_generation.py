@@ -86,4 +86,6 @@ def test_spherical_interpolation_keeps_the_latent_norm():
 
 
 def test_cancel_generation_returns_none(generator):
-    assert Engine().generate(generator, range(40), batch_size=8, progress=lambda f: f < 0.3) is None
+    assert (
+        Engine().generate(generator, range(40), batch_size=8, progress=lambda done, total: done < 0.3 * total) is None
+    )

@@ -69,10 +69,17 @@ INVALID = [
     (enhance_document(title=""), "'title' must be a non-empty string"),
     (enhance_document(license=None), "'license' is missing"),
     (enhance_document(provenance={"steps": 3}), "provenance.data is missing"),
-    (enhance_document(scale=0), "'scale' must be an integer at least 1"),
+    (enhance_document(scale=0), "'scale' must be an integer between 1 and 16"),
+    (enhance_document(scale=10**6), "'scale' must be an integer between 1 and 16"),
+    (enhance_document(scale=True), "'scale' must be an integer"),
     (enhance_document(task="translate"), "'scale' must be an integer between 1 and 1"),
-    (enhance_document(size_multiple=0), "'size_multiple' must be an integer at least 1"),
-    (enhance_document(tile_padding=-1), "'tile_padding' must be an integer at least 0"),
+    (enhance_document(size_multiple=0), "'size_multiple' must be an integer between 1 and"),
+    (enhance_document(size_multiple=2**40), "'size_multiple' must be an integer between 1 and"),
+    (enhance_document(tile_padding=-1), "'tile_padding' must be an integer between 0 and"),
+    (enhance_document(tile_padding=10**9), "'tile_padding' must be an integer between 0 and"),
+    (enhance_document(name="enhance\n"), "'name' must be lower-case"),
+    (enhance_document(name="../../x"), "'name' must be lower-case"),
+    (enhance_document(name="a" * 65), "'name' must be lower-case"),
     (enhance_document(inputs=[]), "needs exactly 1 'image' input"),
     (enhance_document(outputs=[image_spec("a", 3), image_spec("b", 3)]), "exactly one output"),
     (enhance_document(inputs=[image_spec("image", 2)]), "channels must be 1 or 3"),
@@ -84,6 +91,17 @@ INVALID = [
     (enhance_document(graphs={"mapping": "m.onnx"}), "multi-graph models"),
     (generate_document(latent_size=None), "'latent_size' is missing"),
     (generate_document(output_size=[28]), "'output_size' must be [height, width]"),
+    (generate_document(output_size=[28, 10**7]), "'output_size' must be [height, width]"),
+    (generate_document(latent_size=2**31), "'latent_size' must be an integer between 1 and"),
+    (
+        generate_document(
+            inputs=[
+                {"name": "z", "role": "latent", "dtype": "float32"},
+                {"name": "n", "role": "noise", "dtype": "float32", "shape": [1, 100000, 100000]},
+            ]
+        ),
+        "inputs[1].shape must list the per-sample noise shape",
+    ),
     (generate_document(classes=["a", "b"]), "needs both a 'class' input and a 'classes' list"),
     (
         generate_document(
@@ -163,7 +181,50 @@ def test_sidecar_json_supplies_the_document(tmp_path):
     assert session.info.name == "from-sidecar"
 
 
-def test_metadata_that_does_not_match_the_graph_is_refused(tmp_path):
-    path = make_image_model(tmp_path / "m.onnx", metadata={"inputs": [image_spec("pixels", 3)]})
-    with pytest.raises(ModelError, match="metadata names input 'pixels'"):
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda p: make_image_model(p, metadata={"inputs": [image_spec("pixels", 3)]}), "names input 'pixels'"),
+        (lambda p: make_image_model(p, metadata={"outputs": [image_spec("out", 3)]}), "names output 'out'"),
+        (lambda p: make_image_model(p, metadata={"inputs": [image_spec("image", 1)]}), "input 'image' as"),
+        (lambda p: make_image_model(p, metadata={"outputs": [image_spec("result", 1)]}), "output 'result' as"),
+        (
+            lambda p: make_image_model(p, metadata={"inputs": [image_spec("image", 3) | {"dtype": "float16"}]}),
+            "input 'image' is float16, the graph has tensor(float)",
+        ),
+        (lambda p: make_generator(p, metadata={"latent_size": 17}), "input 'z' as"),
+        (lambda p: make_generator(p, metadata={"output_size": [9, 8]}), "output 'image' as"),
+        (
+            lambda p: make_generator(
+                p,
+                noise=True,
+                metadata={
+                    "inputs": [
+                        {"name": "z", "role": "latent", "dtype": "float32"},
+                        {"name": "noise", "role": "noise", "dtype": "float32", "shape": [2, 8, 8]},
+                    ]
+                },
+            ),
+            "input 'noise' as",
+        ),
+    ],
+    ids=["input-name", "output-name", "input-channels", "output-channels", "dtype", "latent", "size", "noise"],
+)
+def test_metadata_that_does_not_match_the_graph_is_refused(tmp_path, build, message):
+    path = build(tmp_path / "m.onnx")
+    with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
         Engine().load(path)
+    assert str(err.value).startswith("m.onnx: ")
+
+
+def test_a_graph_that_fails_inside_is_a_model_error(tmp_path):
+    """A graph with an open channel axis cannot be checked at load time: fed the one channel its metadata
+    promises, its 3-channel convolution fails inside onnxruntime. That is one ModelError, not a crash."""
+    import numpy as np
+
+    path = make_image_model(tmp_path / "m.onnx", metadata={"inputs": [image_spec("image", 1, (-1, 1))]})
+    model = onnx.load(str(path))
+    model.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "C"
+    onnx.save_model(model, str(path))
+    with pytest.raises(ModelError, match=r"m\.onnx: the model failed on inputs image \[1, 1, 7, 9\]: "):
+        Engine().process_image(path, np.zeros((7, 9), np.uint8))

@@ -44,18 +44,18 @@ def test_cancel_midway_returns_none(enhance_x2):
     image = np.zeros((300, 300, 3), np.uint8)
     calls = []
 
-    def cancel_after_two_tiles(fraction):
-        calls.append(fraction)
+    def cancel_after_two_tiles(done, total):
+        calls.append((done, total))
         return len(calls) < 2
 
     assert Engine(tile=64).process_image(enhance_x2, image, progress=cancel_after_two_tiles) is None
-    assert len(calls) == 2 and calls[-1] < 1.0
+    assert calls == [(1, 25), (2, 25)]
 
 
-def test_progress_reaches_one(enhance_x2):
-    fractions = []
-    Engine(tile=64).process_image(enhance_x2, np.zeros((150, 150, 3), np.uint8), progress=fractions.append)
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 1
+def test_progress_counts_every_tile(enhance_x2):
+    calls = []
+    Engine(tile=64).process_image(enhance_x2, np.zeros((150, 150, 3), np.uint8), progress=lambda *c: calls.append(c))
+    assert calls == [(done, 9) for done in range(1, 10)]
 
 
 def test_a_wrong_task_is_refused(generator, enhance_x2):

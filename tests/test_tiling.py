@@ -5,9 +5,10 @@ import logging
 import numpy as np
 import pytest
 from onnx_models import make_image_model
+from PIL import Image
 
 from gimp_gan_plugin import Engine
-from gimp_gan_plugin.imaging import blend_weights, tile_starts
+from gimp_gan_plugin.imaging import blend_weights, resize, resize_region, run_tiled, tile_starts
 from gimp_gan_plugin.runtime import Session
 
 WHOLE = 4096  # a tile larger than any test image: one pass over the whole image
@@ -41,6 +42,67 @@ def test_tile_weights_sum_to_one_everywhere():
             for s, w in zip(starts, blend_weights(starts, size, length, scale), strict=True):
                 total[s * scale : (s + size) * scale] += w
             np.testing.assert_allclose(total, 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "tile", "overlap", "scale"),
+    [(500, 37, 256, 16, 1), (37, 500, 256, 16, 2), (97, 131, 40, 4, 3), (64, 64, 64, 8, 2), (300, 300, 100, 60, 1)],
+    ids=["tall-triple-overlap", "wide-triple-overlap", "x3", "one-tile", "wide-overlaps"],
+)
+def test_tiles_stream_out_each_output_pixel_once_and_blend_like_summing_them_all(height, width, tile, overlap, scale):
+    """The streamed result equals the plain sum of every weighted tile, though only strips are ever kept.
+
+    With a model that answers each tile with its own constant, every output pixel is the blend of the
+    tiles over it, so a pixel written twice, missed, or given a wrong carry shows up here."""
+    rng = np.random.default_rng(height + width)
+    source = rng.random((1, 2, height, width)).astype(np.float32)
+    calls = iter(range(10**6))
+
+    def model_fn(batch):  # a different answer from each tile: nothing agrees by luck
+        up = batch.repeat(scale, axis=2).repeat(scale, axis=3)
+        return up + next(calls)
+
+    out = np.full((1, 2, height * scale, width * scale), np.nan, np.float32)
+    written = np.zeros((height * scale, width * scale), int)
+
+    def write(y0, y1, x0, x1, values):
+        out[:, :, y0:y1, x0:x1] = values
+        written[y0:y1, x0:x1] += 1
+
+    def read(y0, y1, x0, x1):
+        return source[:, :, y0:y1, x0:x1]
+
+    run_tiled(read, (height, width), model_fn, write, scale=scale, multiple=1, padding=0, tile=tile, overlap=overlap)
+    assert (written == 1).all()
+
+    # the same tiles summed into a whole-image accumulator, the obvious way
+    ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    th, tw = min(tile, height), min(tile, width)
+    wys, wxs = blend_weights(ys, th, height, scale), blend_weights(xs, tw, width, scale)
+    expected, k = np.zeros_like(out), 0
+    for iy, y in enumerate(ys):
+        for ix, x in enumerate(xs):
+            tile_in = source[:, :, y : y + th, x : x + tw]
+            weight = wys[iy][:, None] * wxs[ix][None, :]
+            expected[:, :, y * scale : (y + th) * scale, x * scale : (x + tw) * scale] += (
+                tile_in.repeat(scale, 2).repeat(scale, 3) + k
+            ) * weight
+            k += 1
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("resample", [Image.Resampling.BICUBIC, Image.Resampling.BILINEAR])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_resizing_a_region_equals_cropping_the_resized_image(scale, resample):
+    pixels = np.random.default_rng(scale).integers(0, 256, (23, 31, 2), dtype=np.uint8)
+    whole = resize(pixels.astype(np.float32) / 255, 23 * scale, 31 * scale, resample)
+    for span_y, span_x in [
+        ((0, 23 * scale), (0, 31 * scale)),
+        ((5, 17), (scale * 10 + 1, scale * 25 - 3)),
+        ((23 * scale - 6, 23 * scale), (0, 1)),
+    ]:
+        region = resize_region(pixels, scale, span_y, span_x, resample)
+        np.testing.assert_allclose(region, whole[slice(*span_y), slice(*span_x)], atol=2e-6)
 
 
 def test_seams_blend_smoothly_with_a_model_that_is_not_tile_exact(models):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,77 @@ def test_worker_stops_when_the_plug_in_goes_away(enhance_x2):
     assert "device" in protocol.receive(worker.stdout)[0]
     worker.stdout.close()  # the plug-in is gone
     assert worker.wait(timeout=60) == 3
+
+
+def worker_reply(stdin: bytes) -> tuple[int, dict, bytes]:
+    """Feed raw bytes to a worker: its exit status, its final reply (after any device and progress
+    messages), and its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "gimp_gan_plugin.worker"], input=stdin, capture_output=True, timeout=120
+    )
+    stdout, messages = io.BytesIO(done.stdout), []
+    while (message := protocol.receive(stdout)) is not None:
+        messages.append(message[0])
+    assert messages and all("device" in m or "progress" in m for m in messages[:-1])
+    return done.returncode, messages[-1], done.stderr
+
+
+def framed(payload: bytes, tail: bytes = b"") -> bytes:
+    return len(payload).to_bytes(4, "little") + payload + tail
+
+
+def request(**fields) -> bytes:
+    return framed(json.dumps(fields).encode())
+
+
+MALFORMED = {
+    "not-json": framed(b"{command: image"),
+    "not-utf8": framed(b'{"command": "caf\xe9"}'),
+    "nested-deep": framed(b"[" * 200_000 + b"]" * 200_000),
+    "not-an-object": framed(b"[1, 2]"),
+    "length-absurd": (2**32 - 1).to_bytes(4, "little") + b"{}",
+    "unknown-dtype": request(command="image", model="test-x2", arrays=[{"dtype": "complex128", "shape": [2, 2]}]),
+    "negative-shape": request(command="image", model="test-x2", arrays=[{"dtype": "uint8", "shape": [-4, 4, 3]}]),
+    "absurd-shape": request(
+        command="image", model="test-x2", arrays=[{"dtype": "float32", "shape": [2**31, 2**31, 4]}]
+    ),
+    "shape-not-a-list": request(command="image", model="test-x2", arrays=[{"dtype": "uint8", "shape": "4x4"}]),
+    "arrays-not-a-list": request(command="image", model="test-x2", arrays={"dtype": "uint8"}),
+    "too-few-bytes": framed(
+        json.dumps({"command": "image", "arrays": [{"dtype": "uint8", "shape": [64, 64, 3]}]}).encode(), b"\0" * 100
+    ),
+    "no-model": request(command="generate", seeds=[1]),
+    "model-not-a-string": request(command="generate", model=["test-gen"], seeds=[1]),
+    "seeds-not-integers": request(command="generate", model="test-gen", seeds=["one"]),
+    "negative-seed": request(command="generate", model="test-gen", seeds=[-3]),
+    "bad-device": request(command="generate", model="test-gen", seeds=[1], device="tpu"),
+    "bad-truncation": request(command="generate", model="test-gen", seeds=[1], truncation="high"),
+    "absurd-size": request(command="generate", model="test-gen", seeds=[1], size=10**9),
+    "interpolate-without-frames": request(command="interpolate", model="test-gen", seed=1, seed_to=2),
+    "image-without-image": request(command="image", model="test-x2"),
+    "image-wrong-rank": framed(
+        json.dumps({"command": "image", "model": "test-x2", "arrays": [{"dtype": "uint8", "shape": [12]}]}).encode(),
+        b"\0" * 12,
+    ),
+    "command-not-a-string": request(command={"x": 1}),
+}
+
+
+@pytest.mark.parametrize("stdin", MALFORMED.values(), ids=MALFORMED.keys())
+def test_every_malformed_request_gets_an_error_reply_never_a_crash(enhance_x2, generator, stdin):
+    code, reply, stderr = worker_reply(stdin)
+    assert code == 1, stderr.decode()
+    assert reply.get("kind") in ("ProtocolError", "GimpGanError", "ImageError", "ModelError"), reply
+    assert reply["error"] and b"Traceback" not in stderr
+
+
+def test_a_model_with_nan_output_is_an_error_reply_and_no_result(models):
+    from onnx_models import make_image_model
+
+    make_image_model(models / "nan.onnx", name="nan-x2", nonfinite=True)
+    [(message, _)] = [
+        m
+        for m in run_worker({"command": "image", "model": "nan-x2"}, [np.zeros((8, 8, 3), np.uint8)])
+        if "device" not in m[0]
+    ]
+    assert message["kind"] == "ModelError" and "NaN or infinite" in message["error"]
