@@ -18,10 +18,11 @@
   the same architecture (rebuilt from the config in the model's metadata: speed does not depend on
   the weights' values), the same number of threads; median of 15 runs after 3 warm-ups, the two
   interleaved.
-- memory: peak resident memory of a fresh process that upscales a 2000×1500 (3-megapixel) photo ×4
-  by tiles through the engine, to a 48-megapixel result.
+- memory: peak resident memory of a fresh process that upscales a photo ×4 by tiles through the
+  engine, for inputs from 289×217 to 2000×1500 (1- to 48-megapixel results); the working set is the
+  peak minus the result's own size, which the engine should keep flat.
 
-    python benchmarks/enhance.py [--threads 2] [--test-images DIR] [--skip-quality] [--skip-memory]
+    python benchmarks/enhance.py [--threads 2] [--test-images DIR] [--skip-quality] [--skip-speed] [--skip-memory]
 
 Prints Markdown tables for docs/benchmarks.md.
 """
@@ -153,27 +154,41 @@ import numpy as np
 from PIL import Image
 from gimp_gan_plugin import Engine
 photo = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
-image = np.tile(photo, (6, 8, 1))[:1500, :2000]  # 2000×1500 of real texture
+width = int(sys.argv[3])
+height = width * 3 // 4
+image = np.ascontiguousarray(np.tile(photo, (6, 8, 1))[:height, :width])  # real texture, 4:3
+engine = Engine(provider="cpu", threads=int(sys.argv[2]))
+engine.load("enhance-x4")
 start = time.perf_counter()
-result = Engine(provider="cpu", threads=int(sys.argv[2])).process_image("enhance-x4", image)
+result = engine.process_image("enhance-x4", image)
 seconds = time.perf_counter() - start
 # VmHWM, not ru_maxrss: ru_maxrss survives exec, so it would report the benchmark parent's size at fork
 peak = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]) / 1024
-print(json.dumps({"shape": list(result.shape), "seconds": seconds, "peak_mib": peak}))
+report = {"shape": list(result.shape), "seconds": seconds, "peak_mib": peak, "result_mib": result.nbytes / 2**20}
+print(json.dumps(report))
 """
+MEMORY_WIDTHS = (289, 500, 1000, 1500, 2000)  # ×4 results of 1, 3, 12, 27 and 48 megapixels
 
 
 def memory(threads: int) -> None:
     photo = MODELS.parent / "tests" / "data" / "ladybird.png"
-    child = subprocess.run(
-        [sys.executable, "-c", LARGE_PHOTO, str(photo), str(threads)], capture_output=True, text=True, check=True
-    )
-    report = json.loads(child.stdout.strip().splitlines()[-1])
-    height, width, _ = report["shape"]
-    print(
-        f"`enhance-x4` on a 2000×1500 photo → {width}×{height} ({width * height / 1e6:.0f} MP): "
-        f"{report['seconds']:.0f} s, peak resident memory {report['peak_mib']:.0f} MiB ({threads} threads)"
-    )
+    print("| input | result | time | peak resident memory | result (uint8) | working set (peak − result) |")
+    print("|---|---|---|---|---|---|")
+    for width in MEMORY_WIDTHS:
+        child = subprocess.run(
+            [sys.executable, "-c", LARGE_PHOTO, str(photo), str(threads), str(width)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        report = json.loads(child.stdout.strip().splitlines()[-1])
+        height, out_width, _ = report["shape"]
+        print(
+            f"| {width}×{width * 3 // 4} | {out_width}×{height} ({out_width * height / 1e6:.0f} MP) | "
+            f"{report['seconds']:.1f} s | {report['peak_mib']:.0f} MiB | {report['result_mib']:.0f} MiB | "
+            f"{report['peak_mib'] - report['result_mib']:.0f} MiB |"
+        )
+    print(f"({threads} threads)")
 
 
 def main() -> None:
@@ -181,6 +196,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--test-images", type=Path, help="a folder of PNG test images (see above)")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, CPU\n")
@@ -190,8 +206,9 @@ def main() -> None:
         if args.test_images:
             comparison_figure(engine, args.test_images, MODELS.parent / "docs" / "images" / "enhance-x4-compare.png")
         print()
-    speed(args.threads)
-    print()
+    if not args.skip_speed:
+        speed(args.threads)
+        print()
     if not args.skip_memory:
         memory(args.threads)
 

@@ -146,3 +146,23 @@ def test_out_of_memory_at_the_smallest_tile_is_a_clear_error(enhance_x2, photo, 
     monkeypatch.setattr(Session, "run", always_oom)
     with pytest.raises(OutOfMemoryError, match="out of memory even with 32-pixel tiles"):
         Engine(tile=64).process_image(enhance_x2, photo)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_memory_besides_the_result_does_not_grow_with_the_image(enhance_x2, channels):
+    """numpy's allocations (tracemalloc sees them) while a large image is enhanced: the result in its own
+    dtype plus tile-sized buffers, never a full-size float copy of the image or of the result."""
+    import tracemalloc
+
+    engine = Engine(tile=64)
+    extra = {}
+    for height in (300, 1200):
+        image = np.random.default_rng(0).integers(0, 256, (height, 800, channels), dtype=np.uint8)
+        engine.process_image(enhance_x2, image[:70, :70])  # the model's session, loaded before measuring
+        tracemalloc.start()
+        result = engine.process_image(enhance_x2, image)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        extra[height] = peak - result.nbytes
+    assert extra[1200] < 1.2 * extra[300] + 1e6  # 4× the pixels, the same working set
+    assert extra[1200] < result.nbytes / 4  # far below even one uint8 copy of the result
