@@ -244,6 +244,24 @@ def forced_error_leaves_image():
 
 
 @scenario
+def nan_model_leaves_image():
+    """Models whose output is NaN, in place (canvas scaling, style in place): errors, the image as it was."""
+    image = load("photo-small.png")
+    layer = image.get_layers()[0]
+    before = dump("nan_before", layer, "R'G'B' u8")
+    enhance = call("plug-in-gan-enhance", image, [layer], model="test-nan", output="scale-image")
+    style = call("plug-in-gan-style", image, [layer], model="test-nan-style", output="in-place")
+    return {
+        "enhance": enhance,
+        "style": style,
+        "image_size": [image.get_width(), image.get_height()],
+        "layers": len(image.get_layers()),
+        "before": before,
+        "after": dump("nan_after", layer, "R'G'B' u8"),
+    }
+
+
+@scenario
 def indexed_refused():
     image = load("photo-small.png")
     image.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16, False, False, "")

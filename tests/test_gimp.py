@@ -43,6 +43,8 @@ def make_inputs(folder: Path, models: Path) -> None:
     write_image(folder / "gray-alpha.png", np.dstack([grey, alpha]))
     make_image_model(models / "test-style.onnx", name="test-style", task="translate", scale=1, seed=3)
     make_image_model(models / "test-broken.onnx", name="test-broken", scale=2)
+    make_image_model(models / "test-nan.onnx", name="test-nan", scale=2, nonfinite=True)
+    make_image_model(models / "test-nan-style.onnx", name="test-nan-style", task="translate", scale=1, nonfinite=True)
     (folder / "broken-model.json").write_text(json.dumps({"path": f"{gimp_root.MODELS}/test-broken.onnx"}))
 
 
@@ -177,6 +179,15 @@ def test_a_failing_model_leaves_the_image_as_it_was(gimp):
     assert "test-broken" in r["message"] and "Traceback" not in r["message"]
     assert r["image_size"] == [128, 128] and r["layers"] == 1
     assert np.array_equal(pixels(gimp, "error_before", r["before"]), pixels(gimp, "error_after", r["after"]))
+
+
+def test_a_model_that_outputs_nan_fails_clearly_and_changes_nothing(gimp):
+    r = gimp["report"]["nan_model_leaves_image"]
+    for run in ("enhance", "style"):
+        assert r[run]["status"] == "execution-error", r[run]
+        assert "NaN or infinite" in r[run]["message"] and "Traceback" not in r[run]["message"]
+    assert r["image_size"] == [128, 128] and r["layers"] == 1
+    assert np.array_equal(pixels(gimp, "nan_before", r["before"]), pixels(gimp, "nan_after", r["after"]))
 
 
 def test_several_selected_layers_are_each_enhanced(gimp):

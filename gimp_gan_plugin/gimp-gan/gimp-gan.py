@@ -194,10 +194,17 @@ def add_choice(procedure, name: str, label: str, blurb: str, options: list) -> N
     procedure.add_choice_argument(name, label, blurb, choice, options[0][0], READWRITE)
 
 
-def chosen_model(config) -> str:
+def chosen_model(config, task: str) -> str:
     model = config.get_property("model")
     if model == NO_MODEL:
-        raise PluginError("No gimp-gan models of this kind are installed.\n" + install_hint(runtime_record()))
+        record = runtime_record()
+        if task == "translate":  # install.py cannot help: no style or colorize model is bundled yet
+            folder = record.get("model_dir", "your gimp-gan model folder")
+            raise PluginError(
+                "No style transfer or colorize model is installed, and none is bundled yet.\n"
+                f"Put a gimp-gan translate model (.onnx) into {folder}, then run install.py again."
+            )
+        raise PluginError("No gimp-gan models of this kind are installed.\n" + install_hint(record))
     return model
 
 
@@ -258,7 +265,7 @@ def check_size(layer, header: dict, scale: int) -> None:
 
 def run_enhance(procedure, run_mode, image, drawables, config, timer):
     layers = layers_to_process(drawables)
-    request = {"command": "image", "model": chosen_model(config), "device": config.get_property("device")}
+    request = {"command": "image", "model": chosen_model(config, "enhance"), "device": config.get_property("device")}
     new_image = config.get_property("output") == "new-image"
     progress = Progress(f"Enhancing with {request['model']}", len(layers))
     results = process_layers(request, layers, progress, fresh=new_image)
@@ -315,7 +322,7 @@ def run_style(procedure, run_mode, image, drawables, config, timer):
     layers = layers_to_process(drawables)
     request = {
         "command": "image",
-        "model": chosen_model(config),
+        "model": chosen_model(config, "translate"),
         "device": config.get_property("device"),
         "strength": config.get_property("strength"),
     }
@@ -345,7 +352,7 @@ def run_style(procedure, run_mode, image, drawables, config, timer):
 
 
 def run_generate(procedure, run_mode, image, drawables, config, timer):
-    model = chosen_model(config)
+    model = chosen_model(config, "generate")
     seed, count = config.get_property("seed"), config.get_property("count")
     if config.get_property("random-seed"):
         seed = random.randrange(2**31)
