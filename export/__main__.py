@@ -7,8 +7,18 @@ import json
 import sys
 from pathlib import Path
 
-from export.generator import ExportError, export_generator, write_card, write_index
+from export.generator import (
+    ExportError,
+    check_name,
+    check_output,
+    export_generator,
+    is_model_folder,
+    is_our_card,
+    write_card,
+    write_index,
+)
 from training.checkpoint import CheckpointError, load_checkpoint
+from training.config import ConfigError, from_dict
 
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -24,22 +34,73 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fp16", action="store_true", help="half-precision weights for GPUs (name gets -fp16)")
     args = parser.parse_args(argv)
     try:
+        if not args.license.strip():
+            raise ExportError("--license must name the weights' licence, e.g. MIT or CC-BY-4.0")
         state = load_checkpoint(args.checkpoint)
-        name = (args.name or state.get("config", {}).get("name", "model")) + ("-fp16" if args.fp16 else "")
+        given = args.name is not None
+        name = (args.name if given else from_dict(state["config"]).name) + ("-fp16" if args.fp16 else "")
+        check_name(name, "--name" if given else "the run's name (choose another with --name)")
         output = args.output or BUNDLED_MODELS / f"{name}.onnx"
+        check_output(output)
         run_dir = args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent
-        report = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
+        report = read_report(run_dir / "metrics.json")
         result = export_generator(
-            state, output, name, args.title, args.description, args.license, report.get("generated"), args.fp16
-        )
-        write_card(result.document, output.with_suffix(".md"), report.get("real_floor") or report.get("baselines"))
-        write_index(output.parent)
-    except (CheckpointError, ExportError) as e:
+            state, output, name, args.title.strip(), args.description.strip(), args.license.strip(),
+            report.get("generated"), args.fp16,
+        )  # fmt: skip
+        written = write_card_and_index(result.document, output, report)
+    except (CheckpointError, ConfigError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     error = f"max |PyTorch − ONNX| {result.max_error:.1e}"
-    print(f"wrote {result.path} (opset {result.opset}; {error}), its card and the index")
+    print(f"wrote {result.path} (opset {result.opset}; {error})" + (f", {' and '.join(written)}" if written else ""))
     return 0
+
+
+def write_card_and_index(document: dict, output: Path, report: dict) -> list[str]:
+    """The model's card and its folder's index, where they replace no file of the user's (what was written).
+
+    The card NAME.md is written when there is none, or it is one of ours; the index README.md only into a
+    model folder (export.generator.is_model_folder). The bundled models/ folder is ours throughout."""
+    written = []
+    bundled = output.parent.resolve() == BUNDLED_MODELS
+    card, index = output.with_suffix(".md"), output.parent / "README.md"
+    if bundled or not card.exists() or is_our_card(card):
+        write_card(document, card, report.get("real_floor") or report.get("baselines"))
+        written.append("its card")
+    else:
+        print(f"kept {card}: it is not a card written by python -m export, so this model has none", file=sys.stderr)
+    if bundled or is_model_folder(output.parent):
+        write_index(output.parent)
+        written.append("the index")
+    elif index.exists():
+        print(f"kept {index}: it is not an index written by python -m export", file=sys.stderr)
+    else:
+        print(f"no index written: {output.parent} holds files other than models and their cards", file=sys.stderr)
+    return written
+
+
+def read_report(path: Path) -> dict:
+    """What `python -m training evaluate --json` wrote beside the checkpoint ({} when there is none): its
+    numbers go into the model's metadata and card, so they must be numbers."""
+    if not path.exists():
+        return {}
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ExportError(
+            f"{path}: not readable as the JSON of `evaluate` ({e}); remove it or evaluate again"
+        ) from None
+    sections = ("generated", "real_floor", "baselines")
+    if not isinstance(report, dict) or not all(_numbers(report.get(key, {})) for key in sections):
+        raise ExportError(f"{path}: not what `evaluate --json` writes; remove it or evaluate again")
+    return report
+
+
+def _numbers(section: object) -> bool:
+    return isinstance(section, dict) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in section.values()
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ generator in eval mode: what the training grids and `evaluate` showed.
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +17,8 @@ import numpy as np
 import onnx
 import onnxruntime
 import torch
+from google.protobuf.message import DecodeError
 
-from training.checkpoint import CheckpointError
 from training.networks import task
 from training.sampling import load_generator
 
@@ -25,6 +27,12 @@ FP16_TOLERANCE = 1e-2  # on [-1, 1]: 1.3/255 of a pixel; fp16 keeps about three 
 VERIFY_BATCHES = (1, 3, 8)
 VERIFY_IMAGE_SIZES = ((1, 37, 53), (2, 64, 48), (3, 24, 24))  # (batch, height, width): odd sizes too
 MAX_TILE_PADDING = 32  # input pixels; past this a deep network's far context changes a tile by < 1/255
+# A model's name, the model format's rule (docs/model-format.md; gimp_gan_plugin.modelformat.NAME_PATTERN is the
+# reader's copy, and a test checks that the two agree). Used with fullmatch: the name is also a file name.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+NAME_RULE = "up to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+CARD_MARKER = "<!-- gimp-gan model card, written by python -m export -->"  # first line: a card we may replace
+INDEX_HEADER = "# Models\n\nWritten by `python -m export`; each model's card is NAME.md.\n"
 DEBIAN_PHOTOS = (
     "Debian's photos: mate-backgrounds (nature/), the photographic plasma-workspace-wallpapers (GPL-2+) and "
     "lomiri-wallpapers-16.04/-20.04 (CC-BY-4.0, CC-BY-SA-3.0/4.0, CC0; photographers named in their copyright files)"
@@ -58,8 +66,7 @@ def export_generator(
     fp16 halves the file and speeds up GPUs with tensor cores; inputs and outputs stay float32
     (keep_io_types), so the metadata and the engine treat it like the fp32 model.
     """
-    if "config" not in state or "G_ema" not in state:
-        raise CheckpointError("this checkpoint has no training config or EMA generator: it was not written by gimp-gan")
+    check_name(name)
     G, config, classes = load_generator(state)
     enhance = task(config.model.family) == "enhance"
     if enhance:
@@ -76,7 +83,10 @@ def export_generator(
     )  # fmt: skip
     model = program.model_proto
     if fp16:
-        from onnxconverter_common import float16
+        try:
+            from onnxconverter_common import float16
+        except ImportError:
+            raise ExportError("--fp16 needs onnxconverter-common: pip install -e '.[train]'") from None
 
         model = float16.convert_float_to_float16(model, keep_io_types=True)
     make_document = _enhance_document if enhance else _generate_document
@@ -92,11 +102,46 @@ def export_generator(
     if max_error > tolerance:
         raise ExportError(f"the ONNX graph differs from PyTorch by {max_error:.2e} (limit {tolerance:.0e})")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(model.SerializeToString())
-    temporary.replace(path)
+    write_atomically(path, model.SerializeToString())
     return ExportReport(path, max_error, model.opset_import[0].version, document)
+
+
+def check_name(name: str, what: str = "the model name") -> None:
+    """ExportError unless `name` follows the model format's rule, which also keeps it a plain file name."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise ExportError(f"{what} {name!r} is not a model name: {NAME_RULE}")
+
+
+def check_output(path: Path) -> None:
+    """ExportError unless the .onnx file can be written, found before minutes of export and verification
+    rather than after them. Nothing is created here: a failed export leaves no folder behind either."""
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise ExportError(f"{path}: the model file must end in .onnx (its card is NAME.md beside it)")
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder; give the model file's path, e.g. {path / 'NAME.onnx'}")
+    existing = next(folder for folder in (path.parent, *path.parent.parents) if folder.exists())
+    if not existing.is_dir():
+        raise ExportError(f"cannot make the folder {path.parent}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot write into {existing}: no permission")
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write by a temporary file in the same folder and a rename, so GIMP (or a reader of the index) never
+    sees half a file and a failed write leaves the old one; an OSError becomes an ExportError."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except OSError as e:
+        raise ExportError(f"cannot write {path} ({e.strerror or e})") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def verify(model_bytes: bytes, G: torch.nn.Module, num_classes: int) -> float:
@@ -213,30 +258,62 @@ def _enhance_document(state, config, classes, G, name, title, description, licen
     }
 
 
+def is_our_card(path: Path) -> bool:
+    """Whether `path` is a model card that `python -m export` wrote (its first line is CARD_MARKER)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.readline().rstrip("\n") == CARD_MARKER
+    except OSError:
+        return False
+
+
+def is_model_folder(folder: Path) -> bool:
+    """Whether an index may be written into `folder`: its README.md is our index, or it has none and holds
+    only models, our cards and sidecars (NAME.json beside NAME.onnx). Anything else is the user's folder,
+    whose README.md is not ours to write."""
+    folder, header = Path(folder), INDEX_HEADER.encode()
+    try:
+        if (folder / "README.md").exists():
+            with open(folder / "README.md", "rb") as f:
+                return f.read(len(header)) == header
+        files = [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    except OSError:  # a README.md that is a folder, an unreadable folder: not ours to judge, so not ours to write
+        return False
+    return all(
+        p.suffix == ".onnx"
+        or (p.suffix == ".md" and is_our_card(p))
+        or (p.suffix == ".json" and p.with_suffix(".onnx").is_file())
+        for p in files
+    )
+
+
 def write_index(folder: Path) -> Path:
-    """README.md of a model folder: one line per model, from the metadata inside each file."""
-    rows = ["# Models", "", "Written by `python -m export`; each model's card is NAME.md.", "",
-            "| model | task | what it makes | size | card |", "|---|---|---|---|---|"]  # fmt: skip
+    """README.md of a model folder: one line per model, from the metadata inside each file (files that
+    are not gimp-gan models, or cannot be read, are left out)."""
+    rows = [INDEX_HEADER, "| model | task | what it makes | size | card |", "|---|---|---|---|---|"]
     for path in sorted(Path(folder).glob("*.onnx")):
-        props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
-        if "gimp_gan" not in props:
+        try:
+            props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+            doc = json.loads(props["gimp_gan"])
+            size = "×".join(map(str, doc.get("output_size", []))) or f"any (output ×{doc.get('scale', 1)})"
+            row = f"| `{doc['name']}` | {doc['task']} | {doc['description']} | {size} |"
+        except (OSError, DecodeError, KeyError, ValueError, TypeError, AttributeError):
             continue
-        doc = json.loads(props["gimp_gan"])
-        size = "×".join(map(str, doc.get("output_size", []))) or f"any (output ×{doc.get('scale', 1)})"
         card = f"[{path.stem}.md]({path.stem}.md)" if path.with_suffix(".md").exists() else "–"
-        rows.append(f"| `{doc['name']}` | {doc['task']} | {doc['description']} | {size} | {card} |")
+        rows.append(f"{row} {card} |")
     index = Path(folder) / "README.md"
-    index.write_text("\n".join(rows) + "\n")
+    write_atomically(index, ("\n".join(rows) + "\n").encode())
     return index
 
 
 def write_card(document: dict, path: Path, reference: dict | None = None) -> None:
-    """A Markdown model card beside the model, from its metadata: what a user needs to judge it.
+    """A Markdown model card beside the model, from its metadata: what a user needs to judge it. Its first
+    line marks it as ours, so a later export may replace it (and never a file of the user's: is_our_card).
 
     reference: what `evaluate` measured beside the model: the real-data floor of a generator, or the
     resize (or damaged-input) scores of an enhance model."""
     card = _enhance_card if document["task"] == "enhance" else _generate_card
-    Path(path).write_text(card(document, reference or {}))
+    write_atomically(Path(path), f"{CARD_MARKER}\n{card(document, reference or {})}".encode())
 
 
 def _card_heading(document: dict) -> list[str]:

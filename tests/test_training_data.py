@@ -1,7 +1,9 @@
 """Training data: the IDX reader, Fashion-MNIST, and a user's image folder with its failure modes."""
 
 import gzip
+import io
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -9,7 +11,14 @@ import pytest
 torch = pytest.importorskip("torch")
 from PIL import Image  # noqa: E402
 
-from training.data import FASHION_MNIST_DIR, DataError, FashionMNIST, ImageFolder, read_idx  # noqa: E402
+from training.data import (  # noqa: E402
+    FASHION_MNIST_DIR,
+    DataError,
+    FashionMNIST,
+    ImageFolder,
+    describe_skipped,
+    read_idx,
+)
 
 
 def write_idx(path, array: np.ndarray, compress: bool = True):
@@ -129,3 +138,98 @@ def test_random_crops_follow_the_torch_seed(tmp_path):
     torch.manual_seed(5)
     assert torch.equal(first, data[0][0])
     assert not all(torch.equal(first, data[0][0]) for _ in range(5))
+
+
+# -- damaged files ------------------------------------------------------------------------------------
+
+
+def _noise(size=(40, 48)):
+    return Image.fromarray(np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8))
+
+
+def _encoded(image, format):
+    buffer = io.BytesIO()
+    image.save(buffer, format)
+    return buffer.getvalue()
+
+
+def _png_with_damaged_pixels():
+    """A PNG whose compressed pixels are damaged but whose chunk checksums are right: it passes verify()."""
+    data, out, pos = _encoded(_noise(), "PNG"), [], 8
+    out.append(data[:8])
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IDAT":
+            body = body[:2] + bytes(255 - b for b in body[2:])
+        out.append(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)))
+        pos += 12 + length
+    return b"".join(out)
+
+
+# name -> the bytes of a damaged file; each kind fails at a different stage of reading an image
+DAMAGED = {
+    "truncated.jpg": lambda: _encoded(_noise(), "JPEG")[:-300],  # passes verify(), fails to decode
+    "cut-early.jpg": lambda: _encoded(_noise(), "JPEG")[:400],
+    "damaged-pixels.png": _png_with_damaged_pixels,  # passes verify() too
+    "truncated.png": lambda: _encoded(_noise(), "PNG")[:-100],
+    "truncated.webp": lambda: _encoded(_noise(), "WEBP")[:-100],
+    "text.png": lambda: b"not an image at all\n",
+    "empty.jpg": lambda: b"",
+}
+
+
+def write_damaged(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, make in DAMAGED.items():
+        (folder / name).write_bytes(make())
+    return sorted(DAMAGED)
+
+
+def test_damaged_files_are_skipped_at_start_up_and_listed(tmp_path, caplog):
+    root = make_folder(tmp_path / "d", {"good.png": "green", "sub/good.jpg": "red"})
+    names = write_damaged(root)
+    data = ImageFolder(root, size=16)
+    assert sorted(p.name for p in data.files) == ["good.jpg", "good.png"]
+    assert sorted(p.name for p, _ in data.skipped) == names
+    assert all(reason for _, reason in data.skipped)
+    for name in names:
+        assert name in caplog.text
+    assert all(data[i][0].shape == (3, 16, 16) for i in range(len(data)))  # every listed file decodes
+    assert describe_skipped(data.skipped).startswith(f" ({len(names)} unreadable skipped: ")
+
+
+@pytest.mark.parametrize("side", [50, 70])  # over the limit (Pillow warns) and over twice it (Pillow refuses)
+def test_decompression_bombs_are_skipped_and_listed(tmp_path, monkeypatch, side):
+    root = make_folder(tmp_path / "d", {"small.png": "green"})
+    Image.new("RGB", (side, side)).save(root / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 48 * 40)  # small.png's size: a stand-in for 89 megapixels
+    data = ImageFolder(root, size=16)
+    assert [p.name for p in data.files] == ["small.png"]
+    assert [p.name for p, _ in data.skipped] == ["bomb.png"] and "decompression bomb" in data.skipped[0][1]
+
+
+def test_a_folder_of_only_damaged_files_is_one_data_error(tmp_path):
+    write_damaged(tmp_path / "bad")
+    with pytest.raises(DataError, match=f"no usable images \\({len(DAMAGED)} unreadable\\)"):
+        ImageFolder(tmp_path / "bad", size=8)
+
+
+def test_damaged_photos_are_skipped_in_training_validation_and_evaluation(tmp_path, caplog):
+    from training.evaluation import validation_pairs
+    from training.photos import PhotoCrops, split_photos, validation_crops
+
+    root = tmp_path / "photos"
+    write_damaged(root)
+    write_damaged(root / "val")
+    _noise((80, 96)).save(root / "good.png")
+    _noise((200, 200)).save(root / "val" / "good.png")
+    training, validation = split_photos(str(root))
+    crops = PhotoCrops(training, 32)
+    assert len(crops) == 1 and sorted(p.name for p, _ in crops.skipped) == sorted(DAMAGED)
+    targets, skipped = validation_crops(validation, 96)
+    assert targets.shape == (2, 3, 96, 96) and len(skipped) == len(DAMAGED)
+    assert [name for name, _, _ in validation_pairs(str(root), 2, "bicubic")] == ["good"]
+    (root / "good.png").unlink()
+    with pytest.raises(DataError, match=f"none of the {len(DAMAGED)} training photos can be read"):
+        PhotoCrops(split_photos(str(root))[0], 32)

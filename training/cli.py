@@ -24,12 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     train.add_argument("--data", help="data folder (overrides data.path)")
     train.add_argument("--run-dir", help="where checkpoints, logs and grids go (default runs/<config name>)")
-    train.add_argument("--steps", type=int, help="generator updates in all (overrides train.steps)")
+    train.add_argument("--steps", type=positive, help="generator updates in all (overrides train.steps)")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one setting")
 
     evaluate = commands.add_parser("evaluate", help="measure a checkpoint's samples against the test images")
     evaluate.add_argument("checkpoint", type=Path, help="checkpoint file or run folder")
-    evaluate.add_argument("--samples", type=int, default=10_000, help="generated images to measure (default 10000)")
+    evaluate.add_argument(
+        "--samples", type=positive, default=10_000, help="generated images to measure (default 10000)"
+    )
     evaluate.add_argument("--data", type=Path, help="Fashion-MNIST or photo folder (default: the run's)")
     evaluate.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
 
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--seeds", default="0-15", help="e.g. 0-15,42 (the same seed gives the same image in GIMP)")
     sample.add_argument("--class", dest="class_label", help="class name or index (conditional models)")
     sample.add_argument("-o", "--output", type=Path, default=Path("samples.png"), help="grid PNG to write")
-    sample.add_argument("--columns", type=int, default=8)
+    sample.add_argument("--columns", type=positive, default=8)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -47,8 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a file the user named cannot be written: a folder, no permission, a full disk
+        print(f"error: {e.filename}: {e.strerror}" if e.filename and e.strerror else f"error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def positive(text: str) -> int:
+    """argparse type: a whole number ≥ 1 (0 columns or samples would fail deep inside, with a traceback)."""
+    if not text.strip().isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
+    return int(text)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -59,7 +71,7 @@ def run_train(args: argparse.Namespace) -> int:
         overrides.append(f"data.path={json.dumps(args.data)}")
     if args.run_dir:
         overrides.append(f"output.run_dir={json.dumps(args.run_dir)}")
-    if args.steps:
+    if args.steps is not None:
         overrides.append(f"train.steps={args.steps}")
     try:
         train(load_config(args.config, overrides), resume=args.resume)
@@ -105,9 +117,16 @@ def _print_generator_report(report: dict) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
+    from training.networks import task
     from training.sampling import generate, load_generator, parse_seeds, save_grid, seeded_inputs
 
-    G, _, classes = load_generator(load_checkpoint(args.checkpoint))
+    seeds = parse_seeds(args.seeds)  # before loading: a typo is reported at once
+    G, config, classes = load_generator(load_checkpoint(args.checkpoint))
+    if task(config.model.family) == "enhance":
+        raise ValueError(
+            "sample makes images from seeds; this is an enhance model: export it and run "
+            "`python -m gimp_gan_plugin enhance`, or see its validation grids in the run's samples/"
+        )
     class_label = None
     if args.class_label is not None:
         if not classes:
@@ -116,7 +135,7 @@ def run_sample(args: argparse.Namespace) -> int:
         if args.class_label.lower() not in names:
             raise ValueError(f"--class must be one of {', '.join(classes)} or 0-{len(classes) - 1}")
         class_label = names[args.class_label.lower()]
-    z, labels = seeded_inputs(parse_seeds(args.seeds), G.latent_size, len(classes), class_label)
+    z, labels = seeded_inputs(seeds, G.latent_size, len(classes), class_label)
     save_grid(generate(G, z, labels), args.output, args.columns)
     print(f"wrote {args.output}")
     return 0

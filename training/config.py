@@ -85,6 +85,9 @@ class OutputConfig:
     grid_seeds: int = 64  # fixed seeds shown in every grid (and used by the collapse check)
 
 
+_SECTIONS = (DataConfig, ModelConfig, TrainConfig, OutputConfig)
+
+
 @dataclass
 class Config:
     name: str = "run"
@@ -130,7 +133,7 @@ def _parse(document: dict[str, Any], source: str) -> Config:
     for key, value in document.items():
         if key == "name":
             config.name = str(value)
-        elif isinstance(getattr(config, key, None), (DataConfig, ModelConfig, TrainConfig, OutputConfig)):
+        elif isinstance(key, str) and isinstance(getattr(config, key, None), _SECTIONS):
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: [{key}] must be a section")
             for name, item in value.items():
@@ -155,7 +158,7 @@ def _override(config: Config, override: str) -> None:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         value = text
-    if not isinstance(getattr(config, section, None), (DataConfig, ModelConfig, TrainConfig, OutputConfig)):
+    if not isinstance(getattr(config, section, None), _SECTIONS):
         raise ConfigError(f"--set {override!r}: unknown section {section!r}")
     _set(config, section, name, value, "--set")
 
@@ -173,6 +176,7 @@ def _set(config: Config, section: str, name: str, value: Any, source: str) -> No
         value = float(value) if ok else value
     elif isinstance(default, tuple):
         ok = isinstance(value, (list, tuple)) and len(value) == len(default)
+        ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
         value = tuple(float(v) for v in value) if ok else value
     else:
         ok = isinstance(value, type(default)) and not isinstance(value, bool)
@@ -213,8 +217,9 @@ def validate(config: Config, source: str) -> None:
         problems.append(f"train.lr_schedule must be 'constant' or 'cosine', got {train.lr_schedule!r}")
     if data.channels not in (1, 3):
         problems.append(f"data.channels must be 1 or 3, got {data.channels}")
-    if model.d_depth < 1:
-        problems.append(f"model.d_depth must be at least 1, got {model.d_depth}")
+    for name in ("latent_size", "width", "d_width", "d_depth"):
+        if getattr(model, name) < 1:
+            problems.append(f"model.{name} must be at least 1, got {getattr(model, name)}")
     if model.family not in FAMILIES:
         problems.append(f"model.family must be one of {', '.join(FAMILIES)}, got {model.family!r}")
     if train.loss not in LOSSES:
@@ -224,10 +229,10 @@ def validate(config: Config, source: str) -> None:
     for name in ("steps", "batch_size", "n_critic"):
         if getattr(train, name) < 1:
             problems.append(f"train.{name} must be at least 1")
-    for name in ("log_every", "sample_every", "checkpoint_every"):
+    for name in ("log_every", "sample_every", "checkpoint_every", "grid_seeds"):
         if getattr(output, name) < 1:
             problems.append(f"output.{name} must be at least 1")
-    if output.checkpoint_every % output.log_every:
+    if output.log_every >= 1 and output.checkpoint_every % output.log_every:
         problems.append("output.checkpoint_every must be a multiple of output.log_every (losses are checked then)")
     if train.device not in ("auto", "cuda", "cpu"):
         problems.append(f"train.device must be 'auto', 'cuda' or 'cpu', got {train.device!r}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import gzip
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from training.config import DataConfig
@@ -30,6 +31,50 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 class DataError(Exception):
     """A data set that cannot be used; the message names the path and the problem."""
+
+
+def open_image(path: Path, mode: str, draft_size: int = 0) -> Image.Image:
+    """The image decoded in full and converted to `mode`, or a DataError that names the file and the problem.
+
+    Every pixel is decoded because `verify()` passes truncated JPEGs; a JPEG can be decoded at a reduced
+    size (`draft_size`, its shorter side at least this), which is several times cheaper and still reads all
+    its data. Images larger than Image.MAX_IMAGE_PIXELS are refused like decompression bombs (Pillow only
+    warns below twice that), and Pillow's other warnings about odd metadata are not the user's business.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as im:
+                if draft_size:
+                    im.draft(mode, (draft_size, draft_size))
+                return im.convert(mode)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise DataError(f"{path}: cannot read this image ({e})") from None
+
+
+def readable_images(paths: list[Path], mode: str, draft_size: int = 0) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(the paths that decode, [(path, reason)] for those that do not), each skipped file logged.
+
+    Checked at start-up, so that one damaged file in a folder is skipped and listed instead of stopping
+    the run when a batch first draws it."""
+    readable, skipped = [], []
+    for path in paths:
+        try:
+            open_image(path, mode, draft_size)
+            readable.append(path)
+        except DataError as e:
+            skipped.append((path, str(e).removeprefix(f"{path}: ")))
+            log.warning("skipping %s", e)
+    return readable, skipped
+
+
+def describe_skipped(skipped: list[tuple[Path, str]], shown: int = 5) -> str:
+    """ " (2 unreadable skipped: a.jpg, b.png)" for a run's start message; "" when nothing was skipped."""
+    if not skipped:
+        return ""
+    names = ", ".join(path.name for path, _ in skipped[:shown]) + (", …" if len(skipped) > shown else "")
+    return f" ({len(skipped)} unreadable skipped: {names})"
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -59,6 +104,7 @@ class FashionMNIST(Dataset):
     """
 
     classes = FASHION_MNIST_CLASSES
+    skipped: tuple[tuple[Path, str], ...] = ()  # as ImageFolder's: the IDX files are read whole or not at all
 
     def __init__(self, root: Path | None = None, split: str = "train", size: int = 28):
         root = Path(root or FASHION_MNIST_DIR)
@@ -117,15 +163,8 @@ class ImageFolder(Dataset):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         candidates = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        self.files, self.skipped = [], []
-        for path in candidates:
-            try:
-                with Image.open(path) as im:
-                    im.verify()
-                self.files.append(path)
-            except (UnidentifiedImageError, OSError, SyntaxError) as e:
-                self.skipped.append((path, str(e)))
-                log.warning("skipping unreadable image %s (%s)", path, e)
+        self.mode = "L" if channels == 1 else "RGB"
+        self.files, self.skipped = readable_images(candidates, self.mode, size)
         if not self.files:
             found = f"{len(self.skipped)} unreadable" if self.skipped else "none"
             raise DataError(f"{root}: no usable images ({found}); looked for {', '.join(sorted(IMAGE_SUFFIXES))} files")
@@ -139,12 +178,7 @@ class ImageFolder(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        path = self.files[index]
-        try:
-            with Image.open(path) as im:
-                im = im.convert("L" if self.channels == 1 else "RGB")
-        except (OSError, SyntaxError) as e:  # passed verify() but fails to decode: a truncated file
-            raise DataError(f"{path}: cannot decode this image ({e}); remove or replace it") from None
+        im = open_image(self.files[index], self.mode)  # decoded at start-up; fails only if the file changed since
         shorter = round(self.size * (1.125 if self.random_crop else 1.0))
         scale = shorter / min(im.size)
         im = im.resize((max(shorter, round(im.width * scale)), max(shorter, round(im.height * scale))),
@@ -164,7 +198,7 @@ class ImageFolder(Dataset):
 
 
 def load_dataset(config: DataConfig, split: str = "train") -> FashionMNIST | ImageFolder:
-    """The data set a run's config names; both kinds expose `.classes` (empty when unlabelled)."""
+    """The data set a run's config names; both kinds expose `.classes` (empty when unlabelled) and `.skipped`."""
     if config.dataset == "fashion-mnist":
         return FashionMNIST(Path(config.path) if config.path else None, split, config.size)
     return ImageFolder(Path(config.path), config.size, config.channels, random_crop=True, flip=config.flip)

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.checkpoint import load_checkpoint
+from training.checkpoint import load_checkpoint, load_weights
 from training.config import Config, ConfigError, from_dict
+from training.data import describe_skipped
 from training.degradation import degrade
 from training.image_metrics import psnr_y
 from training.loop import Run
@@ -50,8 +51,10 @@ class EnhanceRun(Run):
         self.scale = model.scale
         training, validation = split_photos(data.path)
         self.photos = PhotoCrops(training, data.size, data.flip)
+        self.skipped = self.photos.skipped
         if validation:
-            self.targets = validation_crops(validation, VALIDATION_CROP).float() / 255
+            targets, skipped = validation_crops(validation, VALIDATION_CROP)
+            self.targets, self.skipped = targets.float() / 255, self.skipped + skipped
         else:  # a user's folder without val/: watch fixed training crops instead
             log.warning("no validation photos (put some into a val/ sub-folder): PSNR is measured on training crops")
             self.targets = self.photos.sample(8, torch.Generator().manual_seed(0)).float() / 255
@@ -65,7 +68,7 @@ class EnhanceRun(Run):
     def describe_data(self) -> str:
         return (
             f"{len(self.photos)} photo sizes ({self.photos.pixels / 1e6:.0f} megapixels), "
-            f"{self.config.data.degradation} inputs at 1/{self.scale}"
+            f"{self.config.data.degradation} inputs at 1/{self.scale}{describe_skipped(self.skipped)}"
         )
 
     def _start_from(self, path: str) -> None:
@@ -80,7 +83,7 @@ class EnhanceRun(Run):
                 f"differs from this run's ({', '.join(f'{k} {mine[k]}' for k in keys)})"
             )
         for module in {id(m): m for m in (self.G_raw, self.G_ema)}.values():
-            module.load_state_dict(state["G_ema"])
+            load_weights(module, state["G_ema"], f"train.init_from {path}: its G_ema")
         if self.process.is_main:
             log.info("starting from the generator of %s (step %d)", path, state["step"])
 

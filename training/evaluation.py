@@ -18,9 +18,9 @@ from training.classifier import load_classifier
 from training.data import DataError, FashionMNIST
 from training.degradation import degrade
 from training.image_metrics import psnr_y, ssim_y
-from training.metrics import measure
+from training.metrics import MIN_SAMPLES, measure
 from training.networks import task
-from training.photos import HR_DOWNSCALES, load_rgb, photo_name, split_photos
+from training.photos import HR_DOWNSCALES, photo_name, readable_photos, split_photos
 from training.sampling import generate, load_generator, seeded_inputs
 
 BASELINES = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
@@ -40,6 +40,8 @@ def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | No
             "metrics are measured in the features of the Fashion-MNIST classifier, so only Fashion-MNIST runs "
             "can be evaluated; look at the run's sample grids for image-folder runs"
         )
+    if samples < MIN_SAMPLES:
+        raise ValueError(f"--samples must be at least {MIN_SAMPLES}: precision and recall need that many images")
     root = data_root or (Path(config.data.path) if config.data.path else None)
     classifier, info = load_classifier(data_root=root)
     test, train = FashionMNIST(root, "test", 32), FashionMNIST(root, "train", 32)
@@ -63,16 +65,17 @@ def validation_pairs(data_path: str, scale: int, degradation: str) -> list[tuple
 
     The target is the photo at the half size that training crops come from (cropped to a multiple of
     the scale); the input is its bicubic downscale, or for restoration its realistic degradation
-    with a fixed seed per photo."""
+    with a fixed seed per photo (its place in the list, so skipping an unreadable photo changes no other's)."""
     pairs = []
-    for i, path in enumerate(split_photos(data_path)[1]):
-        (image,) = load_rgb(path, HR_DOWNSCALES[:1])
+    for i, path, (image,) in readable_photos(split_photos(data_path)[1], HR_DOWNSCALES[:1], skipped=[]):
         height, width = image.shape[0] // scale * scale, image.shape[1] // scale * scale
         target = torch.from_numpy(image[:height, :width].copy()).permute(2, 0, 1)[None].float() / 255
         degraded = degrade(target, scale, degradation, torch.Generator().manual_seed(i))
         pairs.append((photo_name(path), degraded, target))
     if not pairs:
-        raise DataError(f"no validation photos in {data_path or 'the Debian photos'} (a val/ sub-folder holds them)")
+        raise DataError(
+            f"no readable validation photos in {data_path or 'the Debian photos'} (a val/ sub-folder holds them)"
+        )
     return pairs
 
 

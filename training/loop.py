@@ -23,9 +23,9 @@ from torch import nn
 
 from training import distributed
 from training.augment import diff_augment
-from training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from training.config import Config, ConfigError
-from training.data import fetch, load_dataset
+from training.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from training.config import Config, ConfigError, from_dict
+from training.data import describe_skipped, fetch, load_dataset
 from training.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from training.networks import build, task
 from training.plot import plot_curves
@@ -133,12 +133,15 @@ class Run:
         G, D = build(config.model, config.data.size, channels, len(self.classes))
         self.grid_z, self.grid_labels = self._grid_inputs()
         reference = fetch(self.data, torch.arange(min(len(self.data), len(self.grid_z))))[0]
-        self.real_diversity = mean_pairwise_distance(reference)
+        self.real_diversity = mean_pairwise_distance(reference)  # 0 for one image (or identical ones)
+        if self.real_diversity == 0 and self.process.is_main:
+            log.warning("the training images are all alike (%d of them): no mode-collapse check", len(self.data))
         self.classifier = self._metric_classifier() if self.process.is_main else None  # only rank 0 watches
         return G, D
 
     def describe_data(self) -> str:
-        return f"{len(self.data)} images" + (f" in {len(self.classes)} classes" if self.classes else "")
+        classes = f" in {len(self.classes)} classes" if self.classes else ""
+        return f"{len(self.data)} images{classes}{describe_skipped(self.data.skipped)}"
 
     # -- the updates ---------------------------------------------------------------------------------
 
@@ -329,8 +332,9 @@ class Run:
             save_checkpoint(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
 
     def _resume(self) -> None:
-        state = load_checkpoint(self.run_dir / CHECKPOINT_NAME)
-        saved = state["config"]
+        path = self.run_dir / CHECKPOINT_NAME
+        state = load_checkpoint(path)
+        saved = from_dict(state["config"]).to_dict()  # with today's defaults for keys added since it was written
         current = self.config.to_dict()
         for section in ("data", "model"):
             if saved[section] != current[section]:
@@ -338,18 +342,30 @@ class Run:
                     f"the checkpoint in {self.run_dir} was trained with a different [{section}] section: "
                     f"{_differences(saved[section], current[section])}"
                 )
+        if state["classes"] != list(self.classes):
+            raise ConfigError(
+                f"the checkpoint in {self.run_dir} was trained on the classes {', '.join(state['classes']) or 'none'}; "
+                f"the data now has {', '.join(self.classes) or 'none'}"
+            )
         if saved["train"] != current["train"] and self.process.is_main:
             log.warning("resuming with changed [train] settings: %s", _differences(saved["train"], current["train"]))
-        self.G_raw.load_state_dict(state["G"])
-        self.G_ema.load_state_dict(state["G_ema"])
-        self.opt_G.load_state_dict(state["opt_G"])
+        load_weights(self.G_raw, state["G"], f"{path}: G")
+        load_weights(self.G_ema, state["G_ema"], f"{path}: G_ema")
         if self.D_raw is not None:
-            self.D_raw.load_state_dict(state["D"])
-            self.opt_D.load_state_dict(state["opt_D"])
-        if self.process.world_size == 1:  # with several processes each keeps its own fresh seed
-            torch.set_rng_state(state["rng"]["torch"])
-            if "cuda" in state["rng"] and self.device.type == "cuda":
-                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+            load_weights(self.D_raw, state.get("D"), f"{path}: D")
+        try:  # torch checks these itself; its errors become one line
+            self.opt_G.load_state_dict(state["opt_G"])
+            if self.opt_D is not None:
+                self.opt_D.load_state_dict(state["opt_D"])
+            if self.process.world_size == 1:  # with several processes each keeps its own fresh seed
+                torch.set_rng_state(state["rng"]["torch"])
+                if "cuda" in state["rng"] and self.device.type == "cuda":
+                    torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            reason = f"it has no {e.args[0]}" if isinstance(e, KeyError) else str(e)
+            raise CheckpointError(
+                f"{path}: its optimiser or random-number state does not fit this run ({reason})"
+            ) from None
         self.step, self.seconds = state["step"], state["seconds"]
         if self.step >= self.config.train.steps and self.process.is_main:
             log.warning("the checkpoint is at step %d already; raise train.steps to train further", self.step)
@@ -391,15 +407,17 @@ class Run:
         columns = len(grid) // len(self.classes) if self.classes else 8
         save_grid(grid, self.run_dir / "samples" / f"step-{self.step:06d}.png", columns)
         samples = grid if self.G_ema is self.G_raw else generate(self.G_raw, self.grid_z, self.grid_labels)
-        checks = {"diversity": mean_pairwise_distance(samples) / self.real_diversity}
-        best = max((float(row["diversity"]) for row in self.rows if row.get("diversity")), default=0.0)
+        checks = {}
         warm = self.step >= self.config.train.steps // 10  # an untrained G is uniform, not collapsed
-        if checks["diversity"] < COLLAPSE_DROP * best or (warm and checks["diversity"] < COLLAPSE_DIVERSITY):
-            log.warning(
-                "\npossible mode collapse at step %d: samples from fixed seeds vary %.2f× as much as real images "
-                "(%.2f× at best earlier in this run)",
-                self.step, checks["diversity"], best,
-            )  # fmt: skip
+        if self.real_diversity > 0:  # with nothing to vary (one image), samples that do not vary are right
+            checks["diversity"] = mean_pairwise_distance(samples) / self.real_diversity
+            best = max((float(row["diversity"]) for row in self.rows if row.get("diversity")), default=0.0)
+            if checks["diversity"] < COLLAPSE_DROP * best or (warm and checks["diversity"] < COLLAPSE_DIVERSITY):
+                log.warning(
+                    "\npossible mode collapse at step %d: samples from fixed seeds vary %.2f× as much as real "
+                    "images (%.2f× at best earlier in this run)",
+                    self.step, checks["diversity"], best,
+                )  # fmt: skip
         if self.classifier is not None:
             with torch.no_grad():
                 predicted = self.classifier(samples.to(self.device)).argmax(1).cpu()

@@ -20,6 +20,8 @@ import torch
 
 Array = torch.Tensor | np.ndarray
 BLOCK_ELEMENTS = 2**23  # distances held at once by precision_recall: 64 MiB of float64
+NEIGHBOURS = 3  # precision_recall's k
+MIN_SAMPLES = NEIGHBOURS + 1  # the fewest images `measure` can score: each one and its k nearest neighbours
 
 
 def _cpu(x: Array, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -71,7 +73,7 @@ def _distances(x: torch.Tensor, y: torch.Tensor, batch: int) -> Iterator[torch.T
         yield torch.cdist(x[start : start + batch], y)
 
 
-def precision_recall(real: Array, fake: Array, k: int = 3) -> tuple[float, float]:
+def precision_recall(real: Array, fake: Array, k: int = NEIGHBOURS) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019).
 
     Each set's manifold is the union of balls reaching every point's k-th nearest neighbour in its own set.

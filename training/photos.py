@@ -13,14 +13,14 @@ crops are cut at random from these; validation photos are never trained on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from training.data import IMAGE_SUFFIXES, DataError
+from training.data import IMAGE_SUFFIXES, DataError, open_image
 
 log = logging.getLogger("training")
 
@@ -96,15 +96,26 @@ def load_rgb(path: Path, downscales: Sequence[int] = (1,)) -> list[np.ndarray]:
 
     Decoded once for all sizes: decoding a 24-megapixel JPEG costs more than reducing it.
     """
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"{path}: cannot read this image ({e})") from None
+    im = open_image(path, "RGB")
     return [
         np.asarray(im.resize((im.width // d, im.height // d), Image.Resampling.BICUBIC) if d > 1 else im)
         for d in downscales
     ]
+
+
+def readable_photos(
+    photos: list[Path], downscales: Sequence[int], skipped: list[tuple[Path, str]]
+) -> Iterator[tuple[int, Path, list[np.ndarray]]]:
+    """(index in `photos`, path, load_rgb's arrays) for each photo that can be read; the others are logged and
+    appended to `skipped` as (path, reason), so one damaged photo does not stop a run or an evaluation."""
+    for i, path in enumerate(photos):
+        try:
+            images = load_rgb(path, downscales)
+        except DataError as e:
+            skipped.append((path, str(e).removeprefix(f"{path}: ")))
+            log.warning("skipping %s", e)
+            continue
+        yield i, path, images
 
 
 class PhotoCrops:
@@ -112,9 +123,12 @@ class PhotoCrops:
 
     def __init__(self, photos: list[Path], size: int, flip: bool = True):
         self.size, self.flip = size, flip
-        self.images = []
-        for path in photos:
-            self.images += [image for image in load_rgb(path, HR_DOWNSCALES) if min(image.shape[:2]) >= size]
+        self.images, self.skipped = [], []
+        for _, _, images in readable_photos(photos, HR_DOWNSCALES, self.skipped):
+            self.images += [image for image in images if min(image.shape[:2]) >= size]
+        if photos and len(self.skipped) == len(photos):
+            path, reason = self.skipped[0]
+            raise DataError(f"none of the {len(photos)} training photos can be read; the first, {path}: {reason}")
         if not self.images:
             raise DataError(f"no training photo is at least {size * HR_DOWNSCALES[0]} pixels on its shorter side")
         areas = torch.tensor([float(im.shape[0] * im.shape[1]) for im in self.images])
@@ -140,11 +154,11 @@ class PhotoCrops:
         return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
 
 
-def validation_crops(photos: list[Path], size: int, per_photo: int = 2) -> torch.Tensor:
-    """Fixed (N, 3, size, size) uint8 crops of the validation photos at half size: the same every time."""
-    crops = []
-    for path in photos:
-        (image,) = load_rgb(path, HR_DOWNSCALES[:1])
+def validation_crops(photos: list[Path], size: int, per_photo: int = 2) -> tuple[torch.Tensor, list[tuple[Path, str]]]:
+    """Fixed (N, 3, size, size) uint8 crops of the validation photos at half size: the same every time;
+    and the photos skipped as unreadable, as (path, reason)."""
+    crops, skipped = [], []
+    for _, _, (image,) in readable_photos(photos, HR_DOWNSCALES[:1], skipped):
         height, width = image.shape[:2]
         if min(height, width) < size:
             continue
@@ -153,5 +167,7 @@ def validation_crops(photos: list[Path], size: int, per_photo: int = 2) -> torch
             top = (height - size) // 2
             crops.append(image[top : top + size, left : left + size])
     if not crops:
-        raise DataError(f"no validation photo is at least {size * HR_DOWNSCALES[0]} pixels on its shorter side")
-    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
+        raise DataError(
+            f"no validation photo can be read and is at least {size * HR_DOWNSCALES[0]} pixels on its shorter side"
+        )
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2), skipped

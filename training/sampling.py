@@ -12,8 +12,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from training.config import Config, from_dict
+from training.checkpoint import check_checkpoint, load_weights
+from training.config import Config
 from training.networks import build_generator, for_inference
+
+MAX_SEEDS = 10_000  # per grid: as many as `evaluate` measures; more is a typo (and gigabytes of images)
 
 
 def seeded_inputs(
@@ -32,14 +35,17 @@ def seeded_inputs(
 
 
 def parse_seeds(text: str) -> list[int]:
-    """Seeds as a user types them: "0-7,42" is 0 to 7 and 42."""
+    """Seeds as a user types them: "0-7,42" is 0 to 7 and 42. Seeds are whole numbers ≥ 0 (numpy's
+    seeds); a range is counted before it is made, so a typo like 0-99999999999 is an error, not a hang."""
     seeds = []
     for part in text.split(","):
-        first, dash, last = part.strip().partition("-")
-        try:
-            seeds.extend(range(int(first), int(last) + 1) if dash else [int(first)])
-        except ValueError:
-            raise ValueError(f"seeds must look like 0-7,42; got {text!r}") from None
+        first, dash, last = (s.strip() for s in part.partition("-"))
+        if not first.isdecimal() or (dash and not last.isdecimal()) or (dash and int(last) < int(first)):
+            raise ValueError(f"seeds must look like 0-7,42 (whole numbers ≥ 0, ranges low-high); got {text!r}")
+        more = range(int(first), int(last) + 1) if dash else [int(first)]
+        if len(seeds) + len(more) > MAX_SEEDS:
+            raise ValueError(f"at most {MAX_SEEDS} seeds at a time; {text!r} is more")
+        seeds.extend(more)
     return seeds
 
 
@@ -81,9 +87,10 @@ def save_grid(images: torch.Tensor, path: Path, columns: int = 8, border: int = 
 def load_generator(state: dict) -> tuple[torch.nn.Module, Config, tuple[str, ...]]:
     """The EMA generator of a checkpoint (what sampling, metrics and export use), in eval mode on the CPU.
 
-    Works for every family: enhance generators are built from the same config."""
-    config = from_dict(state["config"], source="checkpoint")
+    Works for every family: enhance generators are built from the same config. A checkpoint whose weights
+    do not fit the network its config describes is a CheckpointError."""
+    config = check_checkpoint(state)
     classes = tuple(state["classes"])
     G = build_generator(config.model, config.data.size, state["channels"], len(classes))
-    G.load_state_dict(state["G_ema"])
+    load_weights(G, state["G_ema"], "the checkpoint's EMA generator (G_ema)")
     return for_inference(G).eval().requires_grad_(False), config, classes
