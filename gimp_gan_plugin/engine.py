@@ -116,6 +116,12 @@ class Engine:
                 )
             return spec_out.to_pixels(result)
 
+        def upscaled(pixels: np.ndarray, span_y, span_x, resample) -> np.ndarray:
+            """The caller's pixels under an output region, as float: resized for upscaling models."""
+            if scale == 1:
+                return imaging.to_unit_float(pixels[slice(*span_y), slice(*span_x)])
+            return imaging.resize_region(pixels, scale, span_y, span_x, resample)
+
         def write(y0: int, y1: int, x0: int, x1: int, values: np.ndarray) -> None:
             span_y, span_x = (y0, y1), (x0, x1)
             result = fit.from_batch(values)
@@ -129,12 +135,6 @@ class Engine:
             if out.ndim == 2:
                 result = result[:, :, 0]
             out[y0:y1, x0:x1] = imaging.from_unit_float(result, image.dtype)
-
-        def upscaled(pixels: np.ndarray, span_y, span_x, resample) -> np.ndarray:
-            """The caller's pixels under an output region, as float: resized for upscaling models."""
-            if scale == 1:
-                return imaging.to_unit_float(pixels[slice(*span_y), slice(*span_x)])
-            return imaging.resize_region(pixels, scale, span_y, span_x, resample)
 
         try:
             self._run_tiles(read, (height, width), model_fn, write, info, progress)
