@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from training.config import load_config
-from training.loop import Run
+from training.tasks.gan import GanRun
 
 CONFIGS = Path(__file__).resolve().parent.parent / "training" / "configs"
 
@@ -27,7 +27,7 @@ def images_per_second(config_name: str, threads: int, steps: int) -> float:
         config = load_config(
             CONFIGS / f"{config_name}.toml", [f'output.run_dir="{run_dir}"', f"train.threads={threads}"]
         )
-        run = Run(config)
+        run = GanRun(config)
         for _ in range(5):
             run.train_step()
         start = time.perf_counter()

@@ -10,14 +10,14 @@ torch = pytest.importorskip("torch")
 from PIL import Image  # noqa: E402
 
 from gimp_gan_plugin import Engine  # noqa: E402
-from training import loop  # noqa: E402
 from training import photos as photo_sources  # noqa: E402
+from training import tasks  # noqa: E402
 from training.checkpoint import load_checkpoint  # noqa: E402
 from training.config import Config, ConfigError, from_dict  # noqa: E402
 from training.data import DataError  # noqa: E402
 from training.degradation import bicubic_downscale, realistic_degradation  # noqa: E402
-from training.enhance import EnhanceRun  # noqa: E402
 from training.image_metrics import luma, psnr_y, ssim_y  # noqa: E402
+from training.tasks.enhance import EnhanceRun  # noqa: E402
 
 TEST_PHOTO = Path(__file__).parent / "data" / "ladybird.png"
 BUNDLED = Path(__file__).resolve().parent.parent / "models"
@@ -152,7 +152,7 @@ def test_a_reparameterised_generator_trains_and_folds_into_a_plain_one(tmp_path,
     from training.networks import build_generator, for_inference
     from training.networks.srvgg import Generator, RepConv
 
-    state = load_checkpoint(loop.train(tiny_enhance(tmp_path, photo_folder, steps=5, reparam=True)))
+    state = load_checkpoint(tasks.train(tiny_enhance(tmp_path, photo_folder, steps=5, reparam=True)))
     G = build_generator(from_dict(state["config"]).model, 32, 3)
     G.load_state_dict(state["G_ema"])
     with torch.no_grad():
@@ -168,15 +168,15 @@ def test_a_reparameterised_generator_trains_and_folds_into_a_plain_one(tmp_path,
 
 
 def test_enhance_resume_equals_a_straight_run(tmp_path, photo_folder):
-    straight = load_checkpoint(loop.train(tiny_enhance(tmp_path / "a", photo_folder, steps=10)))
-    loop.train(tiny_enhance(tmp_path / "b", photo_folder, steps=5))
-    resumed = load_checkpoint(loop.train(tiny_enhance(tmp_path / "b", photo_folder, steps=10), resume=True))
+    straight = load_checkpoint(tasks.train(tiny_enhance(tmp_path / "a", photo_folder, steps=10)))
+    tasks.train(tiny_enhance(tmp_path / "b", photo_folder, steps=5))
+    resumed = load_checkpoint(tasks.train(tiny_enhance(tmp_path / "b", photo_folder, steps=10), resume=True))
     for key in straight["G"]:
         assert torch.equal(straight["G"][key], resumed["G"][key]), key
 
 
 def test_the_gan_stage_starts_from_the_psnr_model_and_trains_d(tmp_path, photo_folder):
-    psnr_stage = loop.train(tiny_enhance(tmp_path / "psnr", photo_folder, steps=5))
+    psnr_stage = tasks.train(tiny_enhance(tmp_path / "psnr", photo_folder, steps=5))
     config = tiny_enhance(tmp_path / "gan", photo_folder, steps=5)
     config.train.feature_weight, config.train.adversarial_weight = 1.0, 0.1
     config.train.init_from = str(psnr_stage / "checkpoint.pt")
@@ -229,7 +229,7 @@ def test_an_exported_enhance_model_gives_pytorchs_result_at_any_size(tmp_path, p
     from export.generator import export_generator
     from training.sampling import load_generator
 
-    state = load_checkpoint(loop.train(tiny_enhance(tmp_path, photo_folder, steps=5, reparam=reparam)))
+    state = load_checkpoint(tasks.train(tiny_enhance(tmp_path, photo_folder, steps=5, reparam=reparam)))
     report = export_generator(state, models / "tiny-x2.onnx", "tiny-x2")
     assert report.max_error <= 1e-4
     assert (report.document["task"], report.document["scale"]) == ("enhance", 2)

@@ -28,7 +28,7 @@ from export.generator import (  # noqa: E402
 )
 from gimp_gan_plugin import Engine  # noqa: E402
 from gimp_gan_plugin.modelformat import read_model_info  # noqa: E402
-from training import loop  # noqa: E402
+from training import tasks  # noqa: E402
 from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from training.sampling import load_generator, seeded_inputs  # noqa: E402
 
@@ -42,7 +42,7 @@ def no_cached_classifier(tmp_path, monkeypatch):
 def test_an_exported_generator_gives_pytorchs_image_for_each_seed(tmp_path, models, conditional):
     config = tiny(tmp_path, tiny_fashion(tmp_path / "fashion", n=40), steps=2)
     config.model.conditional = conditional
-    state = load_checkpoint(loop.train(config))
+    state = load_checkpoint(tasks.train(config))
     report = export_generator(state, models / "tiny.onnx", "tiny")
     assert report.max_error <= 1e-4 and report.path.exists()
 
@@ -63,7 +63,7 @@ def test_an_exported_generator_gives_pytorchs_image_for_each_seed(tmp_path, mode
 
 
 def test_the_command_writes_the_model_and_its_card(tmp_path, models, capsys):
-    run_dir = loop.train(tiny(tmp_path, tiny_fashion(tmp_path / "fashion", n=40), steps=2))
+    run_dir = tasks.train(tiny(tmp_path, tiny_fashion(tmp_path / "fashion", n=40), steps=2))
     out = models / "mine.onnx"
     assert main([str(run_dir), "-o", str(out), "--name", "mine", "--title", "Mine"]) == 0
     assert "max |PyTorch − ONNX|" in capsys.readouterr().out
@@ -84,7 +84,7 @@ def test_a_checkpoint_without_a_config_is_refused(tmp_path, capsys):
 
 def test_the_fp16_variant_keeps_float32_io_and_stays_close(tmp_path, models):
     pytest.importorskip("onnxconverter_common")
-    state = load_checkpoint(loop.train(tiny(tmp_path, tiny_fashion(tmp_path / "fashion", n=40), steps=2)))
+    state = load_checkpoint(tasks.train(tiny(tmp_path, tiny_fashion(tmp_path / "fashion", n=40), steps=2)))
     full = export_generator(state, models / "full.onnx", "full")
     half = export_generator(state, models / "half.onnx", "half", fp16=True)
     assert full.max_error < half.max_error <= 1e-2
@@ -115,7 +115,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("exported")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("training.classifier.DEFAULT_CLASSIFIER_PATH", root / "no-classifier.pt")
-        run_dir = loop.train(tiny(root, tiny_fashion(root / "fashion", n=40), steps=2))
+        run_dir = tasks.train(tiny(root, tiny_fashion(root / "fashion", n=40), steps=2))
     report = export_generator(load_checkpoint(run_dir), root / "tiny.onnx", "tiny")
     return run_dir, report.path.read_bytes(), report
 

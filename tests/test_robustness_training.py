@@ -21,7 +21,7 @@ from test_training import REPO, read_log, tiny, write_toml  # noqa: E402
 from test_training_data import DAMAGED, tiny_fashion, write_damaged  # noqa: E402
 
 from export.__main__ import main as export_main  # noqa: E402
-from training import loop  # noqa: E402
+from training import tasks  # noqa: E402
 from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from training.cli import main as training_main  # noqa: E402
 from training.config import from_dict  # noqa: E402
@@ -47,7 +47,7 @@ def trained(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("training.classifier.DEFAULT_CLASSIFIER_PATH", root / "no-classifier.pt")
         config = tiny(root, tiny_fashion(root / "fashion", n=40), steps=2)
-        run_dir = loop.train(config)
+        run_dir = tasks.train(config)
     return config, load_checkpoint(run_dir), (run_dir / "checkpoint.pt").read_bytes()
 
 
@@ -188,7 +188,7 @@ def test_resuming_after_the_data_gained_a_class_is_one_line(tmp_path, capsys):
             Image.new("RGB", (32, 32), (80 * index, 30 * i, 0)).save(folder / name / f"{i}.png")
     config = tiny(tmp_path, folder, steps=2)
     config.data.dataset, config.data.channels, config.model.conditional = "folder", 3, True
-    loop.train(config)
+    tasks.train(config)
     capsys.readouterr()  # the run's progress lines
     (folder / "stars").mkdir()
     Image.new("RGB", (32, 32)).save(folder / "stars" / "0.png")
@@ -224,7 +224,7 @@ def test_a_folder_of_one_image_trains_and_lists_what_it_skipped(tmp_path, caplog
     write_damaged(folder)
     Image.open(TEST_PHOTO).save(folder / "ladybird.png")
     with caplog.at_level("INFO", logger="training"):
-        run_dir = loop.train(folder_config(tmp_path, folder))
+        run_dir = tasks.train(folder_config(tmp_path, folder))
     assert f"1 images ({len(DAMAGED)} unreadable skipped: " in caplog.text
     assert "no mode-collapse check" in caplog.text and "mode collapse at" not in caplog.text
     rows = read_log(run_dir)
@@ -243,7 +243,7 @@ def test_enhance_trains_on_a_folder_of_one_photo(tmp_path, caplog):
         "output": {"run_dir": str(tmp_path / "run"), "log_every": 2, "sample_every": 2, "checkpoint_every": 2},
     })  # fmt: skip
     with caplog.at_level("INFO", logger="training"):
-        run_dir = loop.train(config)
+        run_dir = tasks.train(config)
     assert f"({len(DAMAGED)} unreadable skipped: " in caplog.text
     assert load_checkpoint(run_dir)["step"] == 4 and read_log(run_dir)[-1]["psnr_y"]
 
@@ -258,7 +258,7 @@ def test_sampling_an_enhance_model_is_one_line(tmp_path, capsys):
         "train": {"steps": 1, "batch_size": 2, "threads": 1},
         "output": {"run_dir": str(tmp_path / "run"), "log_every": 1, "sample_every": 1, "checkpoint_every": 1},
     })  # fmt: skip
-    run_dir = loop.train(config)
+    run_dir = tasks.train(config)
     capsys.readouterr()  # the run's progress lines
     assert_one_line_error(training_main(["sample", str(run_dir)]), capsys, "enhance model")
 

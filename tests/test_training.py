@@ -21,7 +21,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from test_training_data import tiny_fashion  # noqa: E402
 
-from training import loop  # noqa: E402
+from training import loop, tasks  # noqa: E402
 from training.augment import diff_augment  # noqa: E402
 from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from training.cli import main  # noqa: E402
@@ -32,6 +32,8 @@ from training.networks import build  # noqa: E402
 from training.networks.dcgan import Discriminator, Generator  # noqa: E402
 from training.plot import plot_curves  # noqa: E402
 from training.sampling import parse_seeds, seeded_inputs  # noqa: E402
+from training.tasks import gan  # noqa: E402
+from training.tasks.gan import GanRun  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -163,7 +165,7 @@ def test_translation_moves_content_without_changing_it():
 
 
 def test_discriminator_steps_lower_its_loss(tmp_path, data):
-    run = loop.Run(tiny(tmp_path, data))
+    run = GanRun(tiny(tmp_path, data))
     real, _ = fetch(run.data, torch.arange(8))
     losses = [run.d_step(real, None)[0].item() for _ in range(15)]
     assert losses[-1] < 0.5 * losses[0]
@@ -229,7 +231,7 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path, da
 
 
 def test_sigterm_stops_after_the_current_step_with_a_checkpoint(tmp_path, data, monkeypatch):
-    original = loop.Run.train_step
+    original = GanRun.train_step
 
     def step_then_terminate(self):
         stats = original(self)
@@ -237,17 +239,17 @@ def test_sigterm_stops_after_the_current_step_with_a_checkpoint(tmp_path, data, 
             os.kill(os.getpid(), signal.SIGTERM)
         return stats
 
-    monkeypatch.setattr(loop.Run, "train_step", step_then_terminate)
+    monkeypatch.setattr(GanRun, "train_step", step_then_terminate)
     before = signal.getsignal(signal.SIGTERM)
-    loop.train(tiny(tmp_path, data, steps=10))
+    tasks.train(tiny(tmp_path, data, steps=10))
     assert load_checkpoint(tmp_path / "run")["step"] == 3
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is the caller's again
 
 
 def test_a_fresh_run_will_not_overwrite_an_existing_one(tmp_path, data):
-    loop.train(tiny(tmp_path, data, steps=2))
+    tasks.train(tiny(tmp_path, data, steps=2))
     with pytest.raises(ConfigError, match="--resume"):
-        loop.Run(tiny(tmp_path, data, steps=2))
+        GanRun(tiny(tmp_path, data, steps=2))
 
 
 def test_nan_losses_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, data, monkeypatch):
@@ -258,9 +260,9 @@ def test_nan_losses_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, dat
         loss = generator_loss(kind, fake)
         return loss * math.nan if len(calls) > 4 else loss
 
-    monkeypatch.setattr(loop, "generator_loss", poisoned)
+    monkeypatch.setattr(gan, "generator_loss", poisoned)
     with pytest.raises(loop.TrainingDiverged, match="last good checkpoint") as failure:
-        loop.train(tiny(tmp_path, data, steps=10))
+        tasks.train(tiny(tmp_path, data, steps=10))
     assert "checkpoint.pt" in str(failure.value)
     state = load_checkpoint(tmp_path / "run")
     assert state["step"] == 4
@@ -268,7 +270,7 @@ def test_nan_losses_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, dat
 
 
 def test_watching_a_run_writes_grids_log_and_curves(tmp_path, data):
-    run_dir = loop.train(tiny(tmp_path, data, steps=8))
+    run_dir = tasks.train(tiny(tmp_path, data, steps=8))
     assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["step-000004.png", "step-000008.png"]
     rows = read_log(run_dir)
     assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]
@@ -280,7 +282,7 @@ def test_watching_a_run_writes_grids_log_and_curves(tmp_path, data):
 
 
 def test_a_collapsed_generator_is_reported_after_the_warm_up(tmp_path, data, caplog):
-    run = loop.Run(tiny(tmp_path, data, steps=10))
+    run = GanRun(tiny(tmp_path, data, steps=10))
     run.run_dir.mkdir(parents=True)
     run.rows = []
     with torch.no_grad():
@@ -303,7 +305,7 @@ def test_conditional_training_needs_labels(tmp_path):
     config = tiny(tmp_path, folder)
     config.data.dataset, config.data.channels, config.model.conditional = "folder", 3, True
     with pytest.raises(ConfigError, match="sub-folder per class"):
-        loop.Run(config)
+        GanRun(config)
 
 
 def test_cli_reports_bad_data_and_configs_in_one_line(tmp_path, capsys):
@@ -395,7 +397,7 @@ def test_seeds_give_the_plugins_latents_and_classes():
 def test_cli_samples_a_conditional_checkpoint(tmp_path, data, capsys):
     config = tiny(tmp_path, data, steps=2)
     config.model.conditional = True
-    run_dir = loop.train(config)
+    run_dir = tasks.train(config)
     out = tmp_path / "grid.png"
     assert main(["sample", str(run_dir), "--seeds", "0-9", "--class", "Trouser", "-o", str(out), "--columns", "5"]) == 0
     from PIL import Image
@@ -413,7 +415,7 @@ def test_evaluate_measures_samples_and_the_real_floor_the_same_way(tmp_path, dat
     monkeypatch.setattr("training.evaluation.load_classifier", lambda data_root: (classifier, {"test_accuracy": 0.1}))
     config = tiny(tmp_path, data, steps=2)
     config.model.conditional = True
-    run_dir = loop.train(config)
+    run_dir = tasks.train(config)
     out = tmp_path / "metrics.json"
     assert main(["evaluate", str(run_dir), "--samples", "20", "--json", str(out)]) == 0
     report = json.loads(out.read_text())

@@ -64,7 +64,8 @@ def positive(text: str) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from training.loop import TrainingDiverged, train
+    from training.loop import TrainingDiverged
+    from training.tasks import train
 
     overrides = list(args.set)
     if args.data:

@@ -1,4 +1,5 @@
-"""The GAN training loop: D and G updates, EMA, checkpoints, and what a user watches while it runs.
+"""The training loop's mechanics, shared by every task (training/tasks): devices and processes, EMA,
+learning rates, checkpoints and resume, the log, the divergence check and SIGTERM.
 
 Everything random comes from torch's global generator (seeded once), and the data order is a pure
 function of the step, so a checkpoint (weights, optimiser moments, RNG states, step) is enough to
@@ -16,26 +17,15 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from training import distributed
-from training.augment import diff_augment
 from training.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from training.config import Config, ConfigError, from_dict
-from training.data import describe_skipped, fetch, load_dataset
-from training.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
-from training.networks import build, task
-from training.plot import plot_curves
-from training.sampling import generate, save_grid, seeded_inputs
 
 log = logging.getLogger("training")
-
-COLLAPSE_DIVERSITY = 0.25  # warn when fixed-seed samples vary less than this fraction of real images,
-COLLAPSE_DROP = 0.5  # or less than this fraction of their own best so far: variety that was there and is lost
-COLLAPSE_EVENNESS = 0.75  # warn when the metric classifier sees the classes this unevenly (1 = even)
 
 
 class TrainingDiverged(Exception):
@@ -73,15 +63,15 @@ class Batches:
 
 
 class Run:
-    """One GAN training run: networks, optimisers and the files in its run folder.
+    """One training run: a generator G (sampled, averaged and exported) and an optional discriminator D,
+    their optimisers, and the files in its run folder.
 
-    The mechanics (devices and processes, EMA, learning rates, checkpoints, resume, the log and the
-    divergence check) are shared with the enhance models' run (training/enhance.py), which overrides
-    what differs: `_setup` (data and networks), `train_step`, `_watch` and the logged numbers.
+    A task (training/tasks) subclasses it with what differs: `_setup` (data and networks), `train_step`,
+    `_watch`, the logged `stats` and `checks`, and how a step is described.
     """
 
-    stats: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake", "penalty")  # what train_step returns
-    checks: tuple[str, ...] = ("diversity", "class_evenness", "class_accuracy")  # what _watch adds to the log
+    stats: tuple[str, ...] = ()  # what train_step returns, in order
+    checks: tuple[str, ...] = ()  # what _watch adds to the log
 
     def __init__(self, config: Config, resume: bool = False):
         self.config, train = config, config.train
@@ -121,83 +111,36 @@ class Run:
                 f"{self.run_dir} already holds a run: continue it with --resume, or set another output.run_dir"
             )
 
-    def _setup(self) -> tuple[nn.Module, nn.Module | None]:
-        """The data, G and D, and the fixed inputs and reference numbers that _watch uses."""
-        config, train = self.config, self.config.train
-        self.data = load_dataset(config.data)
-        self.batches = Batches(len(self.data), self.batch_size, train.seed, self.process.rank, self.process.world_size)
-        self.classes = tuple(self.data.classes) if config.model.conditional else ()
-        if config.model.conditional and len(self.classes) < 2:
-            raise ConfigError("model.conditional needs labelled data: an image folder with one sub-folder per class")
-        channels = self.data[0][0].shape[0]
-        G, D = build(config.model, config.data.size, channels, len(self.classes))
-        self.grid_z, self.grid_labels = self._grid_inputs()
-        reference = fetch(self.data, torch.arange(min(len(self.data), len(self.grid_z))))[0]
-        self.real_diversity = mean_pairwise_distance(reference)  # 0 for one image (or identical ones)
-        if self.real_diversity == 0 and self.process.is_main:
-            log.warning("the training images are all alike (%d of them): no mode-collapse check", len(self.data))
-        self.classifier = self._metric_classifier() if self.process.is_main else None  # only rank 0 watches
-        return G, D
-
-    def describe_data(self) -> str:
-        classes = f" in {len(self.classes)} classes" if self.classes else ""
-        return f"{len(self.data)} images{classes}{describe_skipped(self.data.skipped)}"
-
     # -- the updates ---------------------------------------------------------------------------------
 
-    def d_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        train = self.config.train
-        real = real.detach().requires_grad_(train.r1_gamma > 0)
-        z = torch.randn(len(real), self.config.model.latent_size, device=self.device)
-        with torch.no_grad(), self.autocast:
-            fake = self.G_raw(z, labels)
-        with self.autocast:
-            real_logits = self.D(diff_augment(real, train.augment), labels).float()
-            fake_logits = self.D(diff_augment(fake, train.augment), labels).float()
-        loss = discriminator_loss(train.loss, real_logits, fake_logits)
-        penalty = torch.zeros((), device=self.device)
-        if train.r1_gamma > 0:
-            penalty = r1_penalty(real_logits, real)
-            loss = loss + train.r1_gamma / 2 * penalty
-        if train.loss == "wgan-gp":
-            with self.autocast:
-                penalty = gradient_penalty(
-                    lambda x: self.D(diff_augment(x, train.augment), labels).float(), real.detach(), fake
-                )
-            loss = loss + train.gp_weight * penalty
-        self.opt_D.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_D.step()
-        return torch.stack([loss, real_logits.mean(), fake_logits.mean(), penalty]).detach()
+    # -- what a task provides --------------------------------------------------------------------------
 
-    def g_step(self) -> torch.Tensor:
-        train = self.config.train
-        z = torch.randn(self.batch_size, self.config.model.latent_size, device=self.device)
-        labels = torch.randint(len(self.classes), (self.batch_size,), device=self.device) if self.classes else None
-        self.D_raw.requires_grad_(False)  # D is used, not trained: no gradients for it, no DDP sync
-        with self.autocast:
-            logits = self.D_raw(diff_augment(self.G(z, labels), train.augment), labels).float()
-        loss = generator_loss(train.loss, logits)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_G.step()
-        self.D_raw.requires_grad_(True)
-        return loss.detach()
+    def _setup(self) -> tuple[nn.Module, nn.Module | None]:
+        """The data, G and D (None: a run that trains no D), and the fixed inputs that _watch uses."""
+        raise NotImplementedError
 
     def train_step(self) -> torch.Tensor:
-        """n_critic D updates on the next batches, then G and its EMA: the loop's step and the benchmark's.
+        """One step (the updates, then update_ema, then step += 1); returns the `stats` as one tensor, so
+        the loop can sum them on the device and synchronise only when it logs."""
+        raise NotImplementedError
 
-        Returns [D loss, G loss, mean D(real), mean D(fake), penalty] as one tensor, so the loop can sum
-        them on the device and synchronise only when it logs.
-        """
-        for k in range(self.config.train.n_critic):
-            real, labels = fetch(self.data, self.batches.indices(self.step * self.config.train.n_critic + k))
-            real = real.to(self.device, non_blocking=True)
-            d_stats = self.d_step(real, labels.to(self.device) if self.classes else None)
-        g_loss = self.g_step()
-        self.update_ema()
-        self.step += 1
-        return torch.cat([d_stats[:1], g_loss[None], d_stats[1:]])
+    def _watch(self) -> None:
+        """A sample grid, the task's checks (added to the log's last row) and the curves."""
+        raise NotImplementedError
+
+    def describe_data(self) -> str:
+        raise NotImplementedError
+
+    def _progress(self, means: list[float]) -> str:
+        """The stats of one log line, as a user reads them."""
+        raise NotImplementedError
+
+    @property
+    def images_per_step(self) -> int:
+        """Training images one step consumes, over all processes (the log's kimg and images/s)."""
+        return self.config.train.batch_size
+
+    # -- the mechanics ---------------------------------------------------------------------------------
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -234,7 +177,7 @@ class Run:
                 if self.step % output.log_every == 0 or self.step == train.steps:
                     now = time.perf_counter()
                     self.seconds += now - interval_start
-                    rate = (self.step - interval_step) * train.n_critic * train.batch_size / (now - interval_start)
+                    rate = (self.step - interval_step) * self.images_per_step / (now - interval_start)
                     means = (sums[:-1] / sums[-1]).tolist()
                     sums.zero_()
                     interval_start, interval_step = now, self.step
@@ -306,7 +249,7 @@ class Run:
         return {
             "format": 1,
             "step": self.step,
-            "images_seen": self.step * self.config.train.n_critic * self.config.train.batch_size,
+            "images_seen": self.step * self.images_per_step,
             "seconds": self.seconds,
             "config": self.config.to_dict(),
             "classes": list(self.classes),
@@ -380,59 +323,6 @@ class Run:
 
     # -- watching ------------------------------------------------------------------------------------
 
-    def _grid_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Fixed seeds, so successive grids show the same samples improving; conditional: a row per class."""
-        count, latent = self.config.output.grid_seeds, self.config.model.latent_size
-        if not self.classes:
-            return seeded_inputs(list(range(count)), latent)
-        columns = max(1, count // len(self.classes))
-        z, _ = seeded_inputs(list(range(columns)), latent, len(self.classes))
-        labels = torch.arange(len(self.classes)).repeat_interleave(columns)
-        return z.repeat(len(self.classes), 1), labels
-
-    def _metric_classifier(self) -> nn.Module | None:
-        """The metric classifier, if it was trained already: it tells how classes spread in samples."""
-        from training.classifier import DEFAULT_CLASSIFIER_PATH, load_classifier
-
-        if self.config.data.dataset != "fashion-mnist" or not DEFAULT_CLASSIFIER_PATH.exists():
-            return None
-        return load_classifier(DEFAULT_CLASSIFIER_PATH)[0].to(self.device)
-
-    def _watch(self) -> None:
-        """Save this step's grid (of the EMA generator, which sampling and export use) and curves; warn
-        when the current G's samples look collapsed (the EMA lags behind, and early on it blurs)."""
-        from training.metrics import class_coverage, conditional_accuracy
-
-        grid = generate(self.G_ema, self.grid_z, self.grid_labels)
-        columns = len(grid) // len(self.classes) if self.classes else 8
-        save_grid(grid, self.run_dir / "samples" / f"step-{self.step:06d}.png", columns)
-        samples = grid if self.G_ema is self.G_raw else generate(self.G_raw, self.grid_z, self.grid_labels)
-        checks = {}
-        warm = self.step >= self.config.train.steps // 10  # an untrained G is uniform, not collapsed
-        if self.real_diversity > 0:  # with nothing to vary (one image), samples that do not vary are right
-            checks["diversity"] = mean_pairwise_distance(samples) / self.real_diversity
-            best = max((float(row["diversity"]) for row in self.rows if row.get("diversity")), default=0.0)
-            if checks["diversity"] < COLLAPSE_DROP * best or (warm and checks["diversity"] < COLLAPSE_DIVERSITY):
-                log.warning(
-                    "\npossible mode collapse at step %d: samples from fixed seeds vary %.2f× as much as real "
-                    "images (%.2f× at best earlier in this run)",
-                    self.step, checks["diversity"], best,
-                )  # fmt: skip
-        if self.classifier is not None:
-            with torch.no_grad():
-                predicted = self.classifier(samples.to(self.device)).argmax(1).cpu()
-            if self.classes:
-                checks["class_accuracy"] = conditional_accuracy(predicted, self.grid_labels, len(self.classes))[0]
-            else:
-                checks["class_evenness"] = class_coverage(predicted, 10)[1]
-                if warm and checks["class_evenness"] < COLLAPSE_EVENNESS:
-                    log.warning(
-                        "\npossible mode collapse at step %d: the samples' classes are uneven (evenness %.2f)",
-                        self.step, checks["class_evenness"],
-                    )  # fmt: skip
-        self._rewrite_last_row(checks)
-        self._plot()
-
     def _start_log(self) -> None:
         """Open log.csv; on resume drop rows past the checkpoint, so the curve continues where it left off."""
         path = self.run_dir / "log.csv"
@@ -454,15 +344,11 @@ class Run:
     def columns(self) -> tuple[str, ...]:
         return ("step", "kimg", "seconds", *self.stats, "images_per_s", *self.checks)
 
-    def _progress(self, means: list[float]) -> str:
-        d_loss, g_loss, d_real, d_fake, _ = means
-        return f"D {d_loss:.3f}  G {g_loss:.3f}  D(real) {d_real:+.2f}  D(fake) {d_fake:+.2f}"
-
     def _log(self, means: list[float], rate: float) -> None:
         train = self.config.train
         row = {
             "step": self.step,
-            "kimg": f"{self.step * train.n_critic * train.batch_size / 1000:.1f}",
+            "kimg": f"{self.step * self.images_per_step / 1000:.1f}",
             "seconds": f"{self.seconds:.1f}",
             **{k: f"{v:.5g}" for k, v in zip(self.stats, means, strict=True)},
             "images_per_s": f"{rate:.1f}",
@@ -473,7 +359,7 @@ class Run:
         if self.tensorboard is not None:
             for key in (*self.stats, "images_per_s"):
                 self.tensorboard.add_scalar(key, float(row[key]), self.step)
-        eta = (train.steps - self.step) * train.n_critic * train.batch_size / max(rate, 1e-9)
+        eta = (train.steps - self.step) * self.images_per_step / max(rate, 1e-9)
         line = f"step {self.step}/{train.steps}  {self._progress(means)}  {rate:.0f} img/s  ETA {_duration(eta)}"
         if sys.stderr.isatty():
             print("\r" + line.ljust(100), end="", file=sys.stderr, flush=True)
@@ -495,52 +381,11 @@ class Run:
             writer.writerows(self.rows)
         temporary.replace(path)
 
-    def _plot(self) -> None:
-        if len(self.rows) < 2:
-            return
-        steps = [float(r["step"]) for r in self.rows]
-        curves = {
-            "D loss": "d_loss",
-            "G loss": "g_loss",
-            "D(real) - D(fake)": None,
-            "sample diversity / real": "diversity",
-        }
-        series = {}
-        for title, key in curves.items():
-            if key is None:
-                series[title] = [float(r["d_real"]) - float(r["d_fake"]) for r in self.rows]
-            else:
-                series[title] = [float(r[key]) if r.get(key) else math.nan for r in self.rows]
-        plot_curves(steps, series, self.run_dir / "losses.png")
-
     def _finish_log(self) -> None:
         if sys.stderr.isatty():
             print(file=sys.stderr)
         if self.tensorboard is not None:
             self.tensorboard.close()
-
-
-def mean_pairwise_distance(images: torch.Tensor) -> float:
-    """Mean L2 distance between all pairs: near 0 when a generator has collapsed to a few outputs."""
-    flat = images.flatten(1).float()
-    distances = torch.cdist(flat, flat)
-    n = len(flat)
-    return float(distances.sum() / max(n * (n - 1), 1))
-
-
-def train(config: Config, resume: bool = False) -> Path:
-    """Train (or continue) the run the config describes; returns its run folder."""
-    if task(config.model.family) == "enhance":
-        from training.enhance import EnhanceRun
-
-        run = EnhanceRun(config, resume)
-    else:
-        run = Run(config, resume)
-    try:
-        run.train()
-    finally:
-        distributed.stop()
-    return run.run_dir
 
 
 def _differences(saved: dict, current: dict) -> str:
