@@ -27,6 +27,7 @@ FP16_TOLERANCE = 1e-2  # on [-1, 1]: 1.3/255 of a pixel; fp16 keeps about three 
 VERIFY_BATCHES = (1, 3, 8)
 VERIFY_IMAGE_SIZES = ((1, 37, 53), (2, 64, 48), (3, 24, 24))  # (batch, height, width): odd sizes too
 MAX_TILE_PADDING = 32  # input pixels; past this a deep network's far context changes a tile by < 1/255
+MAX_TRANSLATE_PADDING = 96  # a U-Net sees far; tiles this much larger cost more than their seams (blended)
 # A model's name, the model format's rule (docs/model-format.md; gimp_gan_plugin.modelformat.NAME_PATTERN is the
 # reader's copy, and a test checks that the two agree). Used with fullmatch: the name is also a file name.
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -68,9 +69,11 @@ def export_generator(
     """
     check_name(name)
     G, config, classes = load_generator(state)
-    enhance = task(config.model.family) == "enhance"
-    if enhance:
-        args, input_names, output_name = (torch.rand(1, G.channels, 40, 48),), ["image"], "result"
+    kind = task(config.model.family)
+    image_task = kind in ("enhance", "translate")
+    if image_task:
+        multiple = getattr(G, "size_multiple", 1)
+        args, input_names, output_name = (torch.rand(1, G.channels, 3 * multiple, 4 * multiple),), ["image"], "result"
         dynamic = {"x": {0: "batch", 2: "height", 3: "width"}}
     else:
         z = torch.randn(2, G.latent_size)
@@ -89,14 +92,14 @@ def export_generator(
             raise ExportError("--fp16 needs onnxconverter-common: pip install -e '.[train]'") from None
 
         model = float16.convert_float_to_float16(model, keep_io_types=True)
-    make_document = _enhance_document if enhance else _generate_document
-    document = make_document(state, config, classes, G, name, title, description, license, metrics)
+    make_document = {"enhance": _enhance_document, "translate": _translate_document, "generate": _generate_document}
+    document = make_document[kind](state, config, classes, G, name, title, description, license, metrics)
     document["provenance"]["opset"] = model.opset_import[0].version
     onnx.helper.set_model_props(model, {"gimp_gan": json.dumps(document)})
     model.producer_name, model.doc_string = "gimp-gan export", document["description"]
     onnx.checker.check_model(model)
     max_error = (
-        verify_enhance(model.SerializeToString(), G) if enhance else verify(model.SerializeToString(), G, len(classes))
+        verify_image(model.SerializeToString(), G) if image_task else verify(model.SerializeToString(), G, len(classes))
     )
     tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
     if max_error > tolerance:
@@ -162,12 +165,15 @@ def verify(model_bytes: bytes, G: torch.nn.Module, num_classes: int) -> float:
     return worst
 
 
-def verify_enhance(model_bytes: bytes, G: torch.nn.Module) -> float:
-    """Largest |PyTorch − onnxruntime| over random images of several batch sizes, heights and widths."""
+def verify_image(model_bytes: bytes, G: torch.nn.Module) -> float:
+    """Largest |PyTorch − onnxruntime| over random images of several batch sizes, heights and widths
+    (odd ones, rounded up to the network's size multiple)."""
     session = onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(0)
+    multiple = getattr(G, "size_multiple", 1)
     worst = 0.0
     for n, height, width in VERIFY_IMAGE_SIZES:
+        height, width = -(-height // multiple) * multiple, -(-width // multiple) * multiple
         image = torch.rand(n, G.channels, height, width, generator=generator)
         with torch.no_grad():
             expected = G(image).numpy()
@@ -258,6 +264,32 @@ def _enhance_document(state, config, classes, G, name, title, description, licen
     }
 
 
+def _translate_document(state, config, classes, G, name, title, description, license, metrics) -> dict:
+    """The model-format-1 metadata of an image translation model: [0, 1] in, RGB in [0, 1] out, same size."""
+    colorize = config.data.pairs == "colorize"
+    if not description:
+        description = (
+            "Colorizes grey photos: predicts the colour and keeps the photo's own luminance, so no detail is lost."
+            if colorize
+            else f"Translates images ({config.data.pairs}) with a pix2pix U-Net."
+        )
+    image = {"role": "image", "dtype": "float32", "layout": "NCHW", "range": [0.0, 1.0]}
+    return {
+        "format_version": 1,
+        "task": "translate",
+        "name": name,
+        "title": title or ("Colorize" if colorize else name.replace("-", " ").title()),
+        "description": description,
+        "license": license,
+        "provenance": _provenance(state, config, metrics),
+        "inputs": [{"name": "image", **image, "channels": G.channels}],
+        "outputs": [{"name": "result", **image, "channels": 3}],
+        "scale": 1,
+        "size_multiple": G.size_multiple,
+        "tile_padding": min(G.receptive_radius, MAX_TRANSLATE_PADDING),
+    }
+
+
 def is_our_card(path: Path) -> bool:
     """Whether `path` is a model card that `python -m export` wrote (its first line is CARD_MARKER)."""
     try:
@@ -312,7 +344,7 @@ def write_card(document: dict, path: Path, reference: dict | None = None) -> Non
 
     reference: what `evaluate` measured beside the model: the real-data floor of a generator, or the
     resize (or damaged-input) scores of an enhance model."""
-    card = _enhance_card if document["task"] == "enhance" else _generate_card
+    card = {"enhance": _enhance_card, "translate": _translate_card, "generate": _generate_card}[document["task"]]
     write_atomically(Path(path), f"{CARD_MARKER}\n{card(document, reference or {})}".encode())
 
 
@@ -419,4 +451,43 @@ def _enhance_card(document: dict, baselines: dict) -> str:
         "CPU with a few dozen photos: it beats plain resizing, not the large published models.",
         "",
     ]
+    return "\n".join(lines)
+
+
+def _translate_card(document: dict, baselines: dict) -> str:
+    """The card of a translation model; `baselines` holds the untouched input's scores from `evaluate`."""
+    provenance = document["provenance"]
+    config, metrics = provenance["config"], provenance.get("metrics", {})
+    train, model = config["train"], config["model"]
+    lines = [
+        *_card_heading(document),
+        f"`python -m gimp_gan_plugin translate photo.png -o result.png --model {document['name']}`: any size",
+        "(tiles); grey or RGB in (RGB is taken by its luma), RGB out. In GIMP: Filters ▸ Generative (GAN) ▸",
+        "Style Transfer / Colorize, with a strength and inside the selection.",
+        "",
+        "## Training",
+        "",
+        f"- Data: {provenance['data']}; {config['data']['size']}-pixel crops of the photos at 1/4 to 1/8 of their"
+        f" size, {config['data']['pairs']} pairs made on the fly (training/tasks/translate.py)",
+        f"- Network: U-Net, width {model['width']}, {model['levels']} levels"
+        + (", chroma only (the input's luminance is kept)" if model.get("keep_luma") else ""),
+        f"- Loss: L1 × {train['l1_weight']} + conditional PatchGAN ({train['loss']}) × {train['adversarial_weight']};"
+        f" {provenance['steps']} steps of {train['batch_size']} crops, Adam {train['lr_g']:g} ({train['lr_schedule']})",
+        f"- {provenance['training_time']} on {provenance['hardware']}",
+        "",
+    ]
+    if metrics:
+        lines += [
+            "## Quality",
+            "",
+            "Measured by `python -m training evaluate` on the validation photos (never trained on):",
+            "",
+            "| | PSNR (dB) | colourfulness ÷ the photos' |",
+            "|---|---|---|",
+            f"| this model | {metrics['psnr']:.2f} | {metrics['colourfulness']:.2f} |",
+        ]
+        if "input_psnr" in baselines:
+            lines.append(f"| the grey input | {baselines['input_psnr']:.2f} | 0.00 |")
+        lines.append("")
+    lines += ["## Licence and limits", "", f"Weights: {document['license']}. A small network trained on a CPU.", ""]
     return "\n".join(lines)

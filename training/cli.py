@@ -86,7 +86,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.evaluation import evaluate_checkpoint
 
     report = evaluate_checkpoint(load_checkpoint(args.checkpoint), args.samples, args.data)
-    if "baselines" in report:  # an enhance model
+    if "pairs" in report:  # a translation model
+        generated, baselines = report["generated"], report["baselines"]
+        print(f"{len(report['photos'])} validation photos ({', '.join(report['photos'])}), {report['pairs']} pairs")
+        print(f"PSNR {generated['psnr']:.2f} dB (the input itself: {baselines['input_psnr']:.2f} dB)")
+        print(f"colourfulness {generated['colourfulness']:.2f} of the photos'")
+        print(f"luminance kept: PSNR-Y {generated['luma_psnr']:.2f} dB against the input")
+    elif "baselines" in report:  # an enhance model
         print(
             f"{len(report['photos'])} validation photos ({', '.join(report['photos'])}), {report['degradation']} inputs"
         )
@@ -123,10 +129,10 @@ def run_sample(args: argparse.Namespace) -> int:
 
     seeds = parse_seeds(args.seeds)  # before loading: a typo is reported at once
     G, config, classes = load_generator(load_checkpoint(args.checkpoint))
-    if task(config.model.family) == "enhance":
+    if (kind := task(config.model.family)) != "generate":
         raise ValueError(
-            "sample makes images from seeds; this is an enhance model: export it and run "
-            "`python -m gimp_gan_plugin enhance`, or see its validation grids in the run's samples/"
+            f"sample makes images from seeds; this is an {kind} model: export it and run "
+            f"`python -m gimp_gan_plugin {kind}`, or see its validation grids in the run's samples/"
         )
     class_label = None
     if args.class_label is not None:

@@ -18,6 +18,9 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 
+PAIRS = ("colorize",)  # how translation pairs are made (training/tasks/translate.py)
+
+
 class ConfigError(Exception):
     """A config file or override that cannot be used; the message names the file and key."""
 
@@ -30,6 +33,7 @@ class DataConfig:
     channels: int = 1  # 1 (grey) or 3 (RGB), image folders only: Fashion-MNIST is grey, photos RGB
     flip: bool = True  # random horizontal flips (and, for photos, rotations)
     degradation: str = "bicubic"  # photos: "bicubic" (faithful upscaling) or "realistic" (restoration)
+    pairs: str = "colorize"  # translation families: what the input is made from ("colorize": the photo's grey)
 
 
 @dataclass
@@ -47,6 +51,8 @@ class ModelConfig:
     blocks: int = 16  # enhance families: body depth (convolutions for srvgg, RRDB blocks for rrdb)
     d_width: int = 32  # enhance families: channels of the U-Net discriminator's first layer (GAN stage)
     reparam: bool = False  # srvgg: train each convolution through summed branches, folded for inference
+    levels: int = 4  # unet: stride-2 levels (inputs must be multiples of 2^levels)
+    keep_luma: bool = True  # unet: predict chroma only and keep the input's luminance (colorization)
 
 
 @dataclass
@@ -196,11 +202,19 @@ def validate(config: Config, source: str) -> None:
         problems.append(f"data.dataset must be 'fashion-mnist', 'folder' or 'photos', got {data.dataset!r}")
     if data.dataset == "folder" and not data.path:
         problems.append("data.path must name the image folder when data.dataset = 'folder'")
-    enhance = model.family in FAMILIES and task(model.family) == "enhance"
-    if enhance != (data.dataset == "photos"):
+    kind = task(model.family) if model.family in FAMILIES else None
+    enhance, translate = kind == "enhance", kind == "translate"
+    if (enhance or translate) != (data.dataset == "photos"):
         problems.append(f"model.family {model.family!r} does not train on data.dataset {data.dataset!r} "
-                        "(enhance families train on 'photos', GANs on the others)")  # fmt: skip
-    if enhance:
+                        "(enhance and translation families train on 'photos', GANs on the others)")  # fmt: skip
+    if translate:
+        if data.pairs not in PAIRS:
+            problems.append(f"data.pairs must be one of {', '.join(PAIRS)}, got {data.pairs!r}")
+        if not 1 <= model.levels <= 6 or data.size % 2**model.levels:
+            problems.append(f"model.levels must be 1 to 6 and data.size a multiple of 2^levels ({2**model.levels})")
+        if min(train.l1_weight, train.adversarial_weight) < 0:
+            problems.append("train.l1_weight and adversarial_weight must not be negative")
+    elif enhance:
         if model.scale not in (1, 2, 3, 4):
             problems.append(f"model.scale must be 1, 2, 3 or 4, got {model.scale}")
         elif data.size < 32 or data.size % (8 * model.scale):

@@ -20,7 +20,7 @@ from training.degradation import degrade
 from training.image_metrics import psnr_y, ssim_y
 from training.metrics import MIN_SAMPLES, measure
 from training.networks import task
-from training.photos import HR_DOWNSCALES, photo_name, readable_photos, split_photos
+from training.photos import HR_DOWNSCALES, load_rgb, photo_name, readable_photos, split_photos
 from training.sampling import generate, load_generator, seeded_inputs
 
 BASELINES = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
@@ -33,6 +33,8 @@ def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | No
     conditional generator that matched the data exactly would score.
     """
     G, config, classes = load_generator(state)
+    if task(config.model.family) == "translate":
+        return evaluate_translate(G, config.data.pairs, str(data_root or config.data.path))
     if task(config.model.family) == "enhance":
         return evaluate_enhance(G, config.model.scale, config.data.degradation, str(data_root or config.data.path))
     if config.data.dataset != "fashion-mnist":
@@ -110,4 +112,40 @@ def evaluate_enhance(G: torch.nn.Module, scale: int, degradation: str, data_path
         "scale": scale,
         "generated": {k.removeprefix("model_"): v for k, v in means.items() if k.startswith("model_")},
         "baselines": {k: v for k, v in means.items() if not k.startswith("model_")},
+    }
+
+
+@torch.no_grad()
+def evaluate_translate(G: torch.nn.Module, pairs: str, data_path: str) -> dict:
+    """PSNR (RGB), colourfulness ÷ the photos' and the luminance kept (PSNR-Y against the input) on the
+    whole validation photos at the size training sees, next to the untouched input's PSNR."""
+    from training.image_metrics import colourfulness, psnr_rgb
+    from training.tasks.translate import VALIDATION_DOWNSCALE, make_pairs
+
+    scores: dict[str, list[float]] = {}
+    photos = split_photos(data_path)[1]
+    names = []
+    multiple = G.size_multiple
+    for path in photos:
+        (image,) = load_rgb(path, (VALIDATION_DOWNSCALE,))
+        height, width = image.shape[0] // multiple * multiple, image.shape[1] // multiple * multiple
+        target = torch.from_numpy(image[:height, :width].copy()).permute(2, 0, 1)[None].float() / 255
+        source = make_pairs(target, pairs)
+        result = G(source).clamp(0, 1)
+        for key, value in (
+            ("psnr", psnr_rgb(result, target)),
+            ("input_psnr", psnr_rgb(source, target)),
+            ("colourfulness", colourfulness(result) / colourfulness(target).clamp(min=1e-6)),
+            ("luma_psnr", psnr_y(result, source.expand(-1, 3, -1, -1))),
+        ):
+            scores.setdefault(key, []).append(float(value))
+        names.append(photo_name(path))
+    if not names:
+        raise DataError(f"no validation photos in {data_path or 'the Debian photos'} (a val/ sub-folder holds them)")
+    means = {key: float(np.mean(values)) for key, values in scores.items()}
+    return {
+        "photos": names,
+        "pairs": pairs,
+        "generated": {k: means[k] for k in ("psnr", "colourfulness", "luma_psnr")},
+        "baselines": {"input_psnr": means["input_psnr"]},
     }

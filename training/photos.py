@@ -119,18 +119,28 @@ def readable_photos(
 
 
 class PhotoCrops:
-    """Random square crops of the training photos, each photo at every size of HR_DOWNSCALES."""
+    """Random square crops of the training photos, each photo at every size of `downscales`.
 
-    def __init__(self, photos: list[Path], size: int, flip: bool = True):
-        self.size, self.flip = size, flip
+    Crops are flipped and turned at random; `rotate=False` keeps them upright, for models that learn
+    where things are in a scene (the sky is blue at the top)."""
+
+    def __init__(
+        self,
+        photos: list[Path],
+        size: int,
+        flip: bool = True,
+        downscales: Sequence[int] = HR_DOWNSCALES,
+        rotate: bool = True,
+    ):
+        self.size, self.flip, self.rotate = size, flip, rotate
         self.images, self.skipped = [], []
-        for _, _, images in readable_photos(photos, HR_DOWNSCALES, self.skipped):
+        for _, _, images in readable_photos(photos, downscales, self.skipped):
             self.images += [image for image in images if min(image.shape[:2]) >= size]
         if photos and len(self.skipped) == len(photos):
             path, reason = self.skipped[0]
             raise DataError(f"none of the {len(photos)} training photos can be read; the first, {path}: {reason}")
         if not self.images:
-            raise DataError(f"no training photo is at least {size * HR_DOWNSCALES[0]} pixels on its shorter side")
+            raise DataError(f"no training photo is at least {size * min(downscales)} pixels on its shorter side")
         areas = torch.tensor([float(im.shape[0] * im.shape[1]) for im in self.images])
         self.weights = areas / areas.sum()  # every pixel equally likely to be in a crop
         self.pixels = int(areas.sum())
@@ -149,16 +159,18 @@ class PhotoCrops:
             crop = image[top : top + self.size, left : left + self.size]
             if self.flip:
                 flip, turns = torch.randint(2, (), generator=generator), torch.randint(4, (), generator=generator)
-                crop = np.rot90(crop[:, ::-1] if flip else crop, int(turns))
+                crop = np.rot90(crop[:, ::-1] if flip else crop, int(turns) if self.rotate else 0)
             crops.append(np.ascontiguousarray(crop))
         return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
 
 
-def validation_crops(photos: list[Path], size: int, per_photo: int = 2) -> tuple[torch.Tensor, list[tuple[Path, str]]]:
-    """Fixed (N, 3, size, size) uint8 crops of the validation photos at half size: the same every time;
+def validation_crops(
+    photos: list[Path], size: int, per_photo: int = 2, downscale: int = HR_DOWNSCALES[0]
+) -> tuple[torch.Tensor, list[tuple[Path, str]]]:
+    """Fixed (N, 3, size, size) uint8 crops of the validation photos at 1/downscale: the same every time;
     and the photos skipped as unreadable, as (path, reason)."""
     crops, skipped = [], []
-    for _, _, (image,) in readable_photos(photos, HR_DOWNSCALES[:1], skipped):
+    for _, _, (image,) in readable_photos(photos, (downscale,), skipped):
         height, width = image.shape[:2]
         if min(height, width) < size:
             continue
@@ -168,6 +180,6 @@ def validation_crops(photos: list[Path], size: int, per_photo: int = 2) -> tuple
             crops.append(image[top : top + size, left : left + size])
     if not crops:
         raise DataError(
-            f"no validation photo can be read and is at least {size * HR_DOWNSCALES[0]} pixels on its shorter side"
+            f"no validation photo can be read and is at least {size * downscale} pixels on its shorter side"
         )
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2), skipped

@@ -1,7 +1,8 @@
 """Network families by name: adding a family is one new module and one line here.
 
-Each family module defines TASK ("generate": z → image, or "enhance": image → larger or cleaner
-image) and `generator(config, size, channels, num_classes)` and `discriminator(...)`.
+Each family module defines TASK ("generate": z → image, "enhance": image → larger or cleaner image,
+or "translate": image → restyled or colorized image of the same size) and `generator(config, size,
+channels, num_classes)` and `discriminator(...)`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from types import ModuleType
 from torch import nn
 
 from training.config import ModelConfig
-from training.networks import dcgan, rrdb, srvgg
+from training.networks import dcgan, rrdb, srvgg, unet
 
-FAMILIES: dict[str, ModuleType] = {"dcgan": dcgan, "srvgg": srvgg, "rrdb": rrdb}
+FAMILIES: dict[str, ModuleType] = {"dcgan": dcgan, "srvgg": srvgg, "rrdb": rrdb, "unet": unet}
 
 
 def task(family: str) -> str:

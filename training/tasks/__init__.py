@@ -14,8 +14,9 @@ from training.loop import Run
 from training.networks import task
 from training.tasks.enhance import EnhanceRun
 from training.tasks.gan import GanRun
+from training.tasks.translate import TranslateRun
 
-RUNS: dict[str, type[Run]] = {"generate": GanRun, "enhance": EnhanceRun}
+RUNS: dict[str, type[Run]] = {"generate": GanRun, "enhance": EnhanceRun, "translate": TranslateRun}
 
 
 def run_class(config: Config) -> type[Run]:

@@ -1,0 +1,113 @@
+"""Image-to-image translation (pix2pix, Isola et al. 2017): a U-Net generator and a conditional PatchGAN.
+
+The U-Net's skip connections carry the input's edges to the output, so the network only has to decide
+what changes (colour, style). No normalisation layer: instance norm, CycleGAN's and pix2pix's usual
+choice, takes statistics per image, so a photo processed in tiles would get a different answer in
+every tile; without it a tile's result depends only on its pixels and their surroundings.
+
+With `keep_luma` (colorization) the network predicts only chroma (the colorization literature's
+choice: predict chroma, keep the input's luminance), and the output is that chroma under the input's
+own Y': every detail of the grey image survives exactly. Y'CbCr is BT.601's, as in JPEG and Pillow's
+grey conversion: the luminance a grey photo file most likely holds.
+
+Upsampling is nearest-neighbour then a 3×3 convolution, not a transposed convolution, which leaves
+checkerboard artefacts (Odena et al. 2016).
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from training.config import ModelConfig
+
+TASK = "translate"
+LUMA = (0.299, 0.587, 0.114)  # BT.601
+CB_SCALE, CR_SCALE = 1.772, 1.402  # Cb = (B − Y') / 1.772, Cr = (R − Y') / 1.402
+
+
+def luma(rgb: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) → (N, 1, H, W) Y'."""
+    r, g, b = rgb.unbind(1)
+    return (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b).unsqueeze(1)
+
+
+def ycbcr_to_rgb(y: torch.Tensor, cb: torch.Tensor, cr: torch.Tensor) -> torch.Tensor:
+    r, b = y + CR_SCALE * cr, y + CB_SCALE * cb
+    g = (y - LUMA[0] * r - LUMA[2] * b) / LUMA[1]
+    return torch.cat([r, g, b], dim=1)
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.2)
+    )
+
+
+class Generator(nn.Module):
+    """(N, channels, H, W) in [0, 1] → (N, 3, H, W) in [0, 1]; H and W multiples of 2^levels."""
+
+    def __init__(self, channels: int = 1, width: int = 32, levels: int = 4, keep_luma: bool = True):
+        super().__init__()
+        if keep_luma and channels != 1:
+            raise ValueError("keep_luma needs a grey (1-channel) input")
+        self.channels, self.levels, self.keep_luma = channels, levels, keep_luma
+        widths = [min(width * 2**level, 8 * width) for level in range(levels + 1)]
+        self.first = _block(channels, widths[0])
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(a, b, 4, stride=2, padding=1), nn.LeakyReLU(0.2), _block(b, b))
+            for a, b in pairwise(widths)
+        )
+        self.up = nn.ModuleList(
+            nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(b, a, 3, padding=1), nn.LeakyReLU(0.2))
+            for a, b in pairwise(widths)
+        )
+        self.merge = nn.ModuleList(_block(2 * a, a) for a in widths[:-1])
+        self.head = nn.Conv2d(widths[0], 2 if keep_luma else 3, 1)
+        # One 3×3 convolution reaches one pixel at its level's resolution; a level is 2^l input pixels.
+        self.receptive_radius = sum(2**level * 5 for level in range(levels + 1))
+        self.size_multiple = 2**levels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.first(x)]
+        for down in self.down:
+            skips.append(down(skips[-1]))
+        h = skips.pop()
+        for level in reversed(range(self.levels)):
+            h = self.merge[level](torch.cat([self.up[level](h), skips.pop()], dim=1))
+        out = torch.tanh(self.head(h).float())
+        if self.keep_luma:
+            return ycbcr_to_rgb(x.float(), 0.5 * out[:, :1], 0.5 * out[:, 1:])
+        return (out + 1) / 2
+
+
+class PatchDiscriminator(nn.Module):
+    """pix2pix's 70×70 PatchGAN on (input, output) pairs: a real/fake logit per overlapping patch, so it
+    judges local texture and colour, and, seeing the input, whether the output belongs to it."""
+
+    def __init__(self, channels: int = 4, width: int = 64, use_spectral_norm: bool = True):
+        super().__init__()
+        norm = spectral_norm if use_spectral_norm else (lambda m: m)
+        w = width
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, w, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            norm(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+            norm(nn.Conv2d(2 * w, 4 * w, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+            norm(nn.Conv2d(4 * w, 8 * w, 4, padding=1)), nn.LeakyReLU(0.2),
+            nn.Conv2d(8 * w, 1, 4, padding=1),
+        )  # fmt: skip
+
+    def forward(self, source: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([source, result], dim=1))
+
+
+def generator(config: ModelConfig, size: int, channels: int, num_classes: int = 0) -> Generator:
+    """`channels` are the input's: 1 for grey (colorize, line art), 3 for a photo to restyle."""
+    return Generator(channels, config.width, config.levels, config.keep_luma)
+
+
+def discriminator(config: ModelConfig, size: int, channels: int, num_classes: int = 0) -> PatchDiscriminator:
+    return PatchDiscriminator(channels + 3, config.d_width, config.spectral_norm)
