@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError
 
 from training.networks import task
 from training.sampling import load_generator
+from training.tasks.translate import WORKING_SIZE
 
 FP32_TOLERANCE = 1e-4  # max |PyTorch − onnxruntime| on images in [-1, 1]
 FP16_TOLERANCE = 1e-2  # on [-1, 1]: 1.3/255 of a pixel; fp16 keeps about three decimal digits
@@ -274,7 +275,8 @@ def _translate_document(state, config, classes, G, name, title, description, lic
             else f"Translates images ({config.data.pairs}) with a pix2pix U-Net."
         )
     image = {"role": "image", "dtype": "float32", "layout": "NCHW", "range": [0.0, 1.0]}
-    return {
+    working = {"working_size": WORKING_SIZE} if config.model.keep_luma else {}
+    return working | {
         "format_version": 1,
         "task": "translate",
         "name": name,

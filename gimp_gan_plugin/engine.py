@@ -122,9 +122,9 @@ class Engine:
                 return imaging.to_unit_float(pixels[slice(*span_y), slice(*span_x)])
             return imaging.resize_region(pixels, scale, span_y, span_x, resample)
 
-        def write(y0: int, y1: int, x0: int, x1: int, values: np.ndarray) -> None:
+        def finish(y0: int, y1: int, x0: int, x1: int, result: np.ndarray) -> None:
+            """A region of the model's result (h, w, C) blended by mask and strength, with alpha, into `out`."""
             span_y, span_x = (y0, y1), (x0, x1)
-            result = fit.from_batch(values)
             if blending:
                 original = upscaled(color, span_y, span_x, Image.Resampling.BICUBIC)
                 weights = None if mask is None else upscaled(mask, span_y, span_x, Image.Resampling.BILINEAR)
@@ -136,11 +136,35 @@ class Engine:
                 result = result[:, :, 0]
             out[y0:y1, x0:x1] = imaging.from_unit_float(result, image.dtype)
 
+        def write(y0: int, y1: int, x0: int, x1: int, values: np.ndarray) -> None:
+            finish(y0, y1, x0, x1, fit.from_batch(values))
+
+        if fit.colorize and info.working_size and max(height, width) > info.working_size:
+            return out if self._colorize_reduced(session, color, fit, finish, progress) else None
         try:
             self._run_tiles(read, (height, width), model_fn, write, info, progress)
         except Cancelled:
             return None
         return out
+
+    def _colorize_reduced(self, session: Session, color: np.ndarray, fit, finish, progress) -> bool:
+        """Colorize a large image as its model sees scenes best: the network runs on a copy reduced to the
+        model's working size, and its chroma, enlarged, goes under the image's own full-resolution
+        luminance, so every detail stays and the colours are those of the whole scene. False if cancelled."""
+        height, width = color.shape[:2]
+        factor = session.info.working_size / max(height, width)
+        small_h, small_w = max(1, round(height * factor)), max(1, round(width * factor))
+        small = self.process_image(session.path, imaging.reduce(color, small_h, small_w), progress=progress)
+        if small is None:
+            return False
+        small_chroma = imaging.chroma(np.clip(small, 0.0, 1.0))
+        scale = (height / small_h, width / small_w)
+        for y0 in range(0, height, 256):
+            y1 = min(y0 + 256, height)
+            luminance = fit.to_batch(imaging.to_unit_float(color[y0:y1]))[0, 0]
+            cbcr = imaging.resize_region(small_chroma, scale, (y0, y1), (0, width))
+            finish(y0, y1, 0, width, imaging.from_luma_and_chroma(luminance, cbcr))
+        return True
 
     def result_shape(self, model: str | Path, image: np.ndarray) -> tuple[int, ...]:
         """The shape process_image returns for `image` (its dtype is the image's): known before the work,

@@ -29,6 +29,7 @@ RegionWriter = Callable[[int, int, int, int, np.ndarray], None]
 """(y0, y1, x0, x1) of the output and its finished (N, C', y1 − y0, x1 − x0) values (a view: copy it)."""
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709, as GIMP's desaturate uses
+BT601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
@@ -103,6 +104,7 @@ class ChannelFit:
         self.per_channel = model_in == 1 and channels == 3 and not colorize
         self.to_luma = model_in == 1 and channels == 3 and colorize
         self.to_rgb = model_in == 3 and channels == 1
+        self.colorize = colorize
         self.channels = 3 if channels == 3 or colorize else 1  # of the result
 
     def to_batch(self, color: np.ndarray) -> np.ndarray:
@@ -140,21 +142,27 @@ def resize(pixels: np.ndarray, height: int, width: int, resample=Image.Resamplin
 
 
 def resize_region(
-    pixels: np.ndarray, scale: int, span_y: tuple[int, int], span_x: tuple[int, int], resample=Image.Resampling.BICUBIC
+    pixels: np.ndarray,
+    scale: float | tuple[float, float],
+    span_y: tuple[int, int],
+    span_x: tuple[int, int],
+    resample=Image.Resampling.BICUBIC,
 ) -> np.ndarray:
-    """Rows span_y and columns span_x of `pixels` (any dtype, (H, W) or (H, W, C)) resized ×scale, in float.
+    """Rows span_y and columns span_x of `pixels` (any dtype, (H, W) or (H, W, C)) resized by `scale`
+    (one factor, or (vertical, horizontal)), in float.
 
     Equal to resizing the whole image and cropping (Pillow's box resize, with enough context around
     the region for the filter's support), but costs only the region.
     """
     (y0, y1), (x0, x1) = span_y, span_x
+    scale_y, scale_x = scale if isinstance(scale, tuple) else (scale, scale)
     height, width = pixels.shape[:2]
-    context = 3  # source pixels: bicubic's support is 2, bilinear's 1
-    sy0, sx0 = max(0, y0 // scale - context), max(0, x0 // scale - context)
-    sy1, sx1 = min(height, -(-y1 // scale) + context), min(width, -(-x1 // scale) + context)
+    context = math.ceil(3 / min(scale_y, scale_x, 1.0))  # source pixels: bicubic's support is 2 output pixels
+    sy0, sx0 = max(0, math.floor(y0 / scale_y) - context), max(0, math.floor(x0 / scale_x) - context)
+    sy1, sx1 = min(height, math.ceil(y1 / scale_y) + context), min(width, math.ceil(x1 / scale_x) + context)
     source = to_unit_float(pixels[sy0:sy1, sx0:sx1])
     planes = source[:, :, None] if source.ndim == 2 else source
-    box = (x0 / scale - sx0, y0 / scale - sy0, x1 / scale - sx0, y1 / scale - sy0)
+    box = (x0 / scale_x - sx0, y0 / scale_y - sy0, min(x1 / scale_x, sx1) - sx0, min(y1 / scale_y, sy1) - sy0)
     out = np.stack(
         [
             np.asarray(
@@ -165,6 +173,27 @@ def resize_region(
         axis=2,
     )
     return out[:, :, 0] if source.ndim == 2 else out
+
+
+def reduce(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """`pixels` (any dtype) resized to height × width in float, a strip at a time: the whole image is
+    never held as float."""
+    scale = (height / pixels.shape[0], width / pixels.shape[1])
+    strips = [resize_region(pixels, scale, (y, min(y + 64, height)), (0, width)) for y in range(0, height, 64)]
+    return np.concatenate(strips, axis=0)
+
+
+def chroma(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) → (H, W, 2) Cb, Cr of BT.601 Y'CbCr (JPEG's), in which colorizers keep the luminance."""
+    y = rgb @ BT601
+    return np.stack([(rgb[:, :, 2] - y) / 1.772, (rgb[:, :, 0] - y) / 1.402], axis=2)
+
+
+def from_luma_and_chroma(y: np.ndarray, cbcr: np.ndarray) -> np.ndarray:
+    """The inverse of chroma() under a luminance plane: (H, W) and (H, W, 2) → (H, W, 3)."""
+    r, b = y + 1.402 * cbcr[:, :, 1], y + 1.772 * cbcr[:, :, 0]
+    g = (y - BT601[0] * r - BT601[2] * b) / BT601[1]
+    return np.stack([r, g, b], axis=2).astype(np.float32)
 
 
 # --- masks and strength --------------------------------------------------------------------------

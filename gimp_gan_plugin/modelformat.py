@@ -86,6 +86,7 @@ class ModelInfo:
     scale: int = 1
     size_multiple: int = 1
     tile_padding: int = 0
+    working_size: int = 0  # colorizers: the longer side at which the model sees a whole scene (0: any)
     latent_size: int = 0
     output_size: tuple[int, int] = (0, 0)
     classes: tuple[str, ...] = ()
@@ -138,6 +139,10 @@ def parse_document(doc: Any, source: str) -> ModelInfo:
         info["scale"] = r.integer("scale", minimum=1, maximum=MAX_SCALE) if enhance else r.integer("scale", 1, 1, 1)
         info["size_multiple"] = r.integer("size_multiple", default=1, minimum=1, maximum=MAX_SIZE_MULTIPLE)
         info["tile_padding"] = r.integer("tile_padding", default=0, minimum=0, maximum=MAX_TILE_PADDING)
+        info["working_size"] = r.integer("working_size", default=0, minimum=0, maximum=MAX_OUTPUT_SIDE)
+        colorizer = [t.channels for t in (*inputs, *outputs) if t.role == "image"] == [1, 3]
+        if info["working_size"] and not colorizer:
+            raise ModelError(f"{source}: metadata 'working_size' is for colorizers (1 channel in, 3 out)")
     else:
         info["latent_size"] = r.integer("latent_size", minimum=1, maximum=MAX_LATENT_SIZE)
         size = r.list("output_size")

@@ -89,6 +89,7 @@ INVALID = [
     (enhance_document(inputs=[image_spec("image", 3) | {"mean": [0, 0, 0], "std": [1, 1, 1]}]), "exactly one"),
     (enhance_document(inputs=[image_spec("image", 3) | {"dtype": "int64"}]), "must be float32 or float16"),
     (enhance_document(graphs={"mapping": "m.onnx"}), "multi-graph models"),
+    (enhance_document(task="translate", scale=1, working_size=512), "'working_size' is for colorizers"),
     (generate_document(latent_size=None), "'latent_size' is missing"),
     (generate_document(output_size=[28]), "'output_size' must be [height, width]"),
     (generate_document(output_size=[28, 10**7]), "'output_size' must be [height, width]"),

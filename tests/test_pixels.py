@@ -55,6 +55,22 @@ def test_colorize_model_turns_grey_into_rgb(models, photo):
     assert result.shape == (75, 101, 3)
 
 
+def test_a_large_image_is_colorized_at_the_models_working_size_under_its_own_luminance(models):
+    """The network sees a reduced copy (its scene scale); the chroma, enlarged, goes under the full-size
+    grey, so the result keeps every detail of the input: its BT.601 luminance is the input's."""
+    metadata = {"working_size": 40}
+    path = make_image_model(models / "c.onnx", name="c", task="translate", scale=1, channels_in=1, metadata=metadata)
+    y, x = np.mgrid[0:150, 0:210]
+    grey = ((np.sin(x / 3.0) * np.cos(y / 5.0) * 0.4 + 0.5) * 255).astype(np.uint8)  # fine detail
+    result = Engine().process_image(path, grey)
+    assert result.shape == (150, 210, 3)
+    luminance = result.astype(float) @ np.array([0.299, 0.587, 0.114])
+    clipped = (result == 0).any(axis=2) | (result == 255).any(axis=2)  # where colour left the gamut
+    assert np.abs(luminance - grey)[~clipped].max() <= 1.0
+    small = Engine().process_image(path, grey[:30, :40])  # within the working size: the model runs as it is
+    assert small.shape == (30, 40, 3)
+
+
 def test_16_bit_results_keep_16_bit_precision(enhance_x2, photo):
     image16 = photo.astype(np.uint16) * 257
     result = Engine().process_image(enhance_x2, image16)

@@ -33,6 +33,9 @@ log = logging.getLogger("training")
 
 PHOTO_DOWNSCALES = (4, 6, 8)  # training photos at these fractions of their size
 VALIDATION_DOWNSCALE = 4
+# The longer side at which a colorizer sees scenes as in training (Debian's 2560-pixel photos at 1/4 to
+# 1/8): the engine runs it on a copy this size and puts the chroma under the full-size luminance.
+WORKING_SIZE = 512
 VALIDATION_CROP = 256
 GRID_CROPS = 4
 
