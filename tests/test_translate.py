@@ -105,3 +105,8 @@ def test_a_trained_colorizer_exports_evaluates_and_runs_in_the_engine(tmp_path, 
     assert result.shape == (*grey.shape, 3) and result.dtype == np.uint8
     luminance = np.asarray(Image.fromarray(result).convert("L")).astype(float)
     assert 10 * np.log10(255**2 / np.mean((luminance - grey) ** 2)) > 35
+    # No normalisation layer: tiles agree with the whole image (instance norm's per-tile statistics would not).
+    photo = np.asarray(Image.open(TEST_PHOTO).convert("L"))[:180, :150]
+    whole = Engine(provider="cpu", tile=4096).process_image("tiny-colorize", photo).astype(int)
+    tiled = Engine(provider="cpu", tile=48).process_image("tiny-colorize", photo).astype(int)
+    assert np.abs(whole - tiled).max() <= 2
