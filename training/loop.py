@@ -24,6 +24,7 @@ from torch import nn
 from training import distributed
 from training.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from training.config import Config, ConfigError, from_dict
+from training.plot import plot_curves
 
 log = logging.getLogger("training")
 
@@ -134,6 +135,23 @@ class Run:
     def _progress(self, means: list[float]) -> str:
         """The stats of one log line, as a user reads them."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def _results_of_ema(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The EMA generator (what is sampled and exported) on fixed validation inputs: in [0, 1], on the CPU."""
+        return torch.cat([
+            self.G_ema(inputs[i : i + 4].to(self.device)).float().clamp(0, 1).cpu() for i in range(0, len(inputs), 4)
+        ])  # fmt: skip
+
+    def _plot_columns(self, curves: dict[str, str]) -> None:
+        """losses.png: a curve per log column (title → column), with gaps where a row has no value."""
+        if len(self.rows) < 2:
+            return
+        steps = [float(r["step"]) for r in self.rows]
+        series = {
+            title: [float(r[key]) if r.get(key) else math.nan for r in self.rows] for title, key in curves.items()
+        }
+        plot_curves(steps, series, self.run_dir / "losses.png")
 
     @property
     def images_per_step(self) -> int:

@@ -13,7 +13,6 @@ feature maps and the relativistic average adversarial loss, each with its own we
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +27,6 @@ from training.loop import Run
 from training.losses import relativistic_discriminator_loss, relativistic_generator_loss
 from training.networks import build
 from training.photos import PhotoCrops, split_photos, validation_crops
-from training.plot import plot_curves
 from training.sampling import save_grid
 
 log = logging.getLogger("training")
@@ -137,10 +135,7 @@ class EnhanceRun(Run):
     @torch.no_grad()
     def _watch(self) -> None:
         """PSNR-Y of the EMA generator on the validation crops, and a grid of input | result | target."""
-        results = torch.cat([
-            self.G_ema(self.inputs[i : i + 4].to(self.device)).float().clamp(0, 1).cpu()
-            for i in range(0, len(self.inputs), 4)
-        ])  # fmt: skip
+        results = self._results_of_ema(self.inputs)
         psnr = float(psnr_y(results, self.targets, self.scale).mean())
         log.info(
             "\nstep %d: validation PSNR-Y %.2f dB (%s %.2f dB)",
@@ -152,17 +147,10 @@ class EnhanceRun(Run):
         self._plot()
 
     def _plot(self) -> None:
-        if len(self.rows) < 2:
-            return
-        steps = [float(r["step"]) for r in self.rows]
-
-        def series(key: str) -> list[float]:
-            return [float(r[key]) if r.get(key) else math.nan for r in self.rows]
-
-        curves = {"L1 loss": series("l1"), "validation PSNR-Y (dB)": series("psnr_y")}
+        curves = {"L1 loss": "l1", "validation PSNR-Y (dB)": "psnr_y"}
         if self.D is not None:
-            curves |= {"G adversarial loss": series("adversarial"), "D loss": series("d_loss")}
-        plot_curves(steps, curves, self.run_dir / "losses.png")
+            curves |= {"G adversarial loss": "adversarial", "D loss": "d_loss"}
+        self._plot_columns(curves)
 
 
 def _bicubic_upscale(images: torch.Tensor, scale: int) -> torch.Tensor:

@@ -13,7 +13,6 @@ Crops are flipped but never turned: the sky is at the top.
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +25,6 @@ from training.losses import discriminator_loss, generator_loss
 from training.networks import build
 from training.networks.unet import luma
 from training.photos import PhotoCrops, split_photos, validation_crops
-from training.plot import plot_curves
 from training.sampling import save_grid
 
 log = logging.getLogger("training")
@@ -118,10 +116,7 @@ class TranslateRun(Run):
     @torch.no_grad()
     def _watch(self) -> None:
         """PSNR and colourfulness of the EMA generator on the validation crops; a grid input | result | target."""
-        results = torch.cat([
-            self.G_ema(self.inputs[i : i + 4].to(self.device)).float().clamp(0, 1).cpu()
-            for i in range(0, len(self.inputs), 4)
-        ])  # fmt: skip
+        results = self._results_of_ema(self.inputs)
         checks = {
             "psnr": float(psnr_rgb(results, self.targets).mean()),
             "baseline_psnr": self.baseline_psnr,
@@ -138,15 +133,7 @@ class TranslateRun(Run):
         self._plot()
 
     def _plot(self) -> None:
-        if len(self.rows) < 2:
-            return
-        steps = [float(r["step"]) for r in self.rows]
-
-        def series(key: str) -> list[float]:
-            return [float(r[key]) if r.get(key) else math.nan for r in self.rows]
-
-        curves = {"L1 loss": series("l1"), "validation PSNR (dB)": series("psnr")}
-        curves["colourfulness ÷ the photos'"] = series("colourfulness")
+        curves = {"L1 loss": "l1", "validation PSNR (dB)": "psnr", "colourfulness ÷ the photos'": "colourfulness"}
         if self.D is not None:
-            curves |= {"G adversarial loss": series("adversarial"), "D loss": series("d_loss")}
-        plot_curves(steps, curves, self.run_dir / "losses.png")
+            curves |= {"G adversarial loss": "adversarial", "D loss": "d_loss"}
+        self._plot_columns(curves)
