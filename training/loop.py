@@ -136,6 +136,10 @@ class Run:
         """The stats of one log line, as a user reads them."""
         raise NotImplementedError
 
+    def _step_seed(self) -> int:
+        """A seed for this step's random data: a pure function of seed, step and rank, as resuming needs."""
+        return (self.config.train.seed * 1_000_003 + self.step) * self.process.world_size + self.process.rank
+
     @torch.no_grad()
     def _results_of_ema(self, inputs: torch.Tensor) -> torch.Tensor:
         """The EMA generator (what is sampled and exported) on fixed validation inputs: in [0, 1], on the CPU."""

@@ -148,6 +148,11 @@ class PhotoCrops:
     def __len__(self) -> int:
         return len(self.images)
 
+    def targets(self, count: int, seed: int, device: torch.device) -> torch.Tensor:
+        """`count` crops drawn by `seed`, as float (N, 3, size, size) in [0, 1] on `device`: a step's targets."""
+        crops = self.sample(count, torch.Generator().manual_seed(seed))
+        return crops.to(device, non_blocking=True).float() / 255
+
     def sample(self, count: int, generator: torch.Generator) -> torch.Tensor:
         """(count, 3, size, size) uint8 crops; a CPU generator decides photo, place, flip and rotation."""
         chosen = torch.multinomial(self.weights, count, replacement=True, generator=generator).tolist()

@@ -86,10 +86,9 @@ class EnhanceRun(Run):
             log.info("starting from the generator of %s (step %d)", path, state["step"])
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(targets, inputs) for this step: a pure function of seed, step and rank, as resuming needs."""
-        seed = (self.config.train.seed * 1_000_003 + self.step) * self.process.world_size + self.process.rank
-        crops = self.photos.sample(self.batch_size, torch.Generator().manual_seed(seed))
-        targets = crops.to(self.device, non_blocking=True).float() / 255
+        """(targets, inputs) for this step; the degradation is drawn from the same step seed."""
+        seed = self._step_seed()
+        targets = self.photos.targets(self.batch_size, seed, self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
         return targets, degrade(targets, self.scale, self.config.data.degradation, generator)
 

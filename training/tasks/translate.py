@@ -73,10 +73,8 @@ class TranslateRun(Run):
         )
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(inputs, targets) for this step: a pure function of seed, step and rank, as resuming needs."""
-        seed = (self.config.train.seed * 1_000_003 + self.step) * self.process.world_size + self.process.rank
-        crops = self.photos.sample(self.batch_size, torch.Generator().manual_seed(seed))
-        targets = crops.to(self.device, non_blocking=True).float() / 255
+        """(inputs, targets) for this step."""
+        targets = self.photos.targets(self.batch_size, self._step_seed(), self.device)
         return make_pairs(targets, self.config.data.pairs), targets
 
     def train_step(self) -> torch.Tensor:
