@@ -83,7 +83,7 @@ class Engine:
             raise ImageError(f"feather must be a radius of 0 pixels or more, got {feather}")
         session = self.load(model, IMAGE_TASKS)
         info = session.info
-        out_shape = self.result_shape(model, image)
+        out_shape = _result_shape(info, image)
         channels = imaging.color_channels(image)
         planes = image if image.ndim == 3 else image[:, :, None]
         has_alpha = planes.shape[2] in (2, 4)
@@ -169,14 +169,7 @@ class Engine:
     def result_shape(self, model: str | Path, image: np.ndarray) -> tuple[int, ...]:
         """The shape process_image returns for `image` (its dtype is the image's): known before the work,
         so a caller can check where the result goes first."""
-        channels = imaging.color_channels(image)
-        if image.dtype not in (np.uint8, np.uint16) and image.dtype.kind != "f":
-            raise ImageError(f"unsupported pixel type {image.dtype}: use uint8, uint16 or float32")
-        info = self.load(model, IMAGE_TASKS).info
-        fit = imaging.ChannelFit(channels, info.input("image").channels, info.image_output.channels)
-        out_channels = fit.channels + (image.ndim == 3 and image.shape[2] in (2, 4))
-        size = (image.shape[0] * info.scale, image.shape[1] * info.scale)
-        return size if image.ndim == 2 and out_channels == 1 else (*size, out_channels)
+        return _result_shape(self.load(model, IMAGE_TASKS).info, image)
 
     def _run_tiles(self, read, size, model_fn, write, info: ModelInfo, progress) -> None:
         """Tiled inference; on out-of-memory, halve the tile and start again."""
@@ -289,6 +282,16 @@ class Engine:
         except Cancelled:
             return None
         return np.concatenate(images)
+
+
+def _result_shape(info: ModelInfo, image: np.ndarray) -> tuple[int, ...]:
+    channels = imaging.color_channels(image)
+    if image.dtype not in (np.uint8, np.uint16) and image.dtype.kind != "f":
+        raise ImageError(f"unsupported pixel type {image.dtype}: use uint8, uint16 or float32")
+    fit = imaging.ChannelFit(channels, info.input("image").channels, info.image_output.channels)
+    out_channels = fit.channels + (image.ndim == 3 and image.shape[2] in (2, 4))
+    size = (image.shape[0] * info.scale, image.shape[1] * info.scale)
+    return size if image.ndim == 2 and out_channels == 1 else (*size, out_channels)
 
 
 def check_seeds(seeds: Sequence[int]) -> None:
