@@ -60,6 +60,11 @@ def replicas_identical(module: nn.Module) -> bool:
     return bool(same.item())
 
 
-def stop() -> None:
+def stop(wait_for_peers: bool = False) -> None:
+    """End the process group. After a run that finished on every process, wait for the others first: a
+    process that tears gloo down while a peer still talks to it can abort at exit ("terminate called
+    without an active exception"). After a failure, do not wait: the peers may never arrive."""
     if dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()

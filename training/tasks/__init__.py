@@ -26,8 +26,10 @@ def run_class(config: Config) -> type[Run]:
 def train(config: Config, resume: bool = False) -> Path:
     """Train (or continue) the run the config describes; returns its run folder."""
     run = run_class(config)(config, resume)
+    finished = False
     try:
         run.train()
+        finished = True
     finally:
-        distributed.stop()
+        distributed.stop(wait_for_peers=finished)
     return run.run_dir
