@@ -18,7 +18,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 
-PAIRS = ("colorize",)  # how translation pairs are made (training/tasks/translate.py)
+PAIRS = ("colorize", "lineart")  # how translation pairs are made (training/tasks/translate.py)
 
 
 class ConfigError(Exception):
@@ -53,6 +53,8 @@ class ModelConfig:
     reparam: bool = False  # srvgg: train each convolution through summed branches, folded for inference
     levels: int = 4  # unet: stride-2 levels (inputs must be multiples of 2^levels)
     keep_luma: bool = True  # unet: predict chroma only and keep the input's luminance (colorization)
+    keep_lines: bool = False  # unet: predict a colour fill, multiplied by the input drawing (line art)
+    colour_downscale: int = 1  # unet with keep_luma or keep_lines: 2 predicts colour at half resolution
 
 
 @dataclass
@@ -210,8 +212,15 @@ def validate(config: Config, source: str) -> None:
     if translate:
         if data.pairs not in PAIRS:
             problems.append(f"data.pairs must be one of {', '.join(PAIRS)}, got {data.pairs!r}")
-        if not 1 <= model.levels <= 6 or data.size % 2**model.levels:
-            problems.append(f"model.levels must be 1 to 6 and data.size a multiple of 2^levels ({2**model.levels})")
+        multiple = 2**model.levels * model.colour_downscale
+        if not 1 <= model.levels <= 6 or data.size % multiple:
+            problems.append(f"model.levels must be 1 to 6 and data.size a multiple of 2^levels × colour_downscale "
+                            f"({multiple})")  # fmt: skip
+        if model.keep_luma and model.keep_lines:
+            problems.append("model.keep_luma and model.keep_lines: one or the other")
+        keeps_input = model.keep_luma or model.keep_lines
+        if model.colour_downscale not in (1, 2) or (model.colour_downscale == 2 and not keeps_input):
+            problems.append("model.colour_downscale must be 1, or 2 with model.keep_luma or model.keep_lines")
         if min(train.l1_weight, train.adversarial_weight) < 0:
             problems.append("train.l1_weight and adversarial_weight must not be negative")
     elif enhance:

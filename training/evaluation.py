@@ -120,14 +120,14 @@ def evaluate_translate(G: torch.nn.Module, pairs: str, data_path: str) -> dict:
     """PSNR (RGB), colourfulness ÷ the photos' and the luminance kept (PSNR-Y against the input) on the
     whole validation photos at the size training sees, next to the untouched input's PSNR."""
     from training.image_metrics import colourfulness, psnr_rgb
-    from training.tasks.translate import VALIDATION_DOWNSCALE, make_pairs
+    from training.tasks.translate import make_pairs, scene_photos, validation_downscale
 
     scores: dict[str, list[float]] = {}
-    photos = split_photos(data_path)[1]
+    photos = scene_photos(data_path, pairs)[1]
     names = []
     multiple = G.size_multiple
     for path in photos:
-        (image,) = load_rgb(path, (VALIDATION_DOWNSCALE,))
+        (image,) = load_rgb(path, validation_downscale)
         height, width = image.shape[0] // multiple * multiple, image.shape[1] // multiple * multiple
         target = torch.from_numpy(image[:height, :width].copy()).permute(2, 0, 1)[None].float() / 255
         source = make_pairs(target, pairs)

@@ -13,7 +13,7 @@ crops are cut at random from these; validation photos are never trained on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,8 @@ DEBIAN_PACKAGES = "mate-backgrounds plasma-workspace-wallpapers lomiri-wallpaper
 # Kept aside for validation and the benchmarks: a close-up, a landscape, a detailed scene, and cups.
 VALIDATION_PHOTOS = ("LadyBird", "Storm", "EveningGlow", "ColorfulCups")
 HR_DOWNSCALES = (2, 3, 4)  # each photo is used at 1/2, 1/3 and 1/4 of its size
+# Integer reductions of a photo: fixed, or chosen from its (width, height), for sets of mixed sizes.
+Downscales = Sequence[int] | Callable[[tuple[int, int]], Sequence[int]]
 
 
 def debian_photos() -> list[Path]:
@@ -91,12 +93,14 @@ def split_photos(root: str) -> tuple[list[Path], list[Path]]:
     return training, validation
 
 
-def load_rgb(path: Path, downscales: Sequence[int] = (1,)) -> list[np.ndarray]:
+def load_rgb(path: Path, downscales: Downscales = (1,)) -> list[np.ndarray]:
     """The photo as (H, W, 3) uint8 arrays, one per integer reduction (Pillow's antialiased bicubic).
 
     Decoded once for all sizes: decoding a 24-megapixel JPEG costs more than reducing it.
     """
     im = open_image(path, "RGB")
+    if callable(downscales):
+        downscales = downscales(im.size)
     return [
         np.asarray(im.resize((im.width // d, im.height // d), Image.Resampling.BICUBIC) if d > 1 else im)
         for d in downscales
@@ -104,7 +108,7 @@ def load_rgb(path: Path, downscales: Sequence[int] = (1,)) -> list[np.ndarray]:
 
 
 def readable_photos(
-    photos: list[Path], downscales: Sequence[int], skipped: list[tuple[Path, str]]
+    photos: list[Path], downscales: Downscales, skipped: list[tuple[Path, str]]
 ) -> Iterator[tuple[int, Path, list[np.ndarray]]]:
     """(index in `photos`, path, load_rgb's arrays) for each photo that can be read; the others are logged and
     appended to `skipped` as (path, reason), so one damaged photo does not stop a run or an evaluation."""
@@ -129,7 +133,7 @@ class PhotoCrops:
         photos: list[Path],
         size: int,
         flip: bool = True,
-        downscales: Sequence[int] = HR_DOWNSCALES,
+        downscales: Downscales = HR_DOWNSCALES,
         rotate: bool = True,
     ):
         self.size, self.flip, self.rotate = size, flip, rotate
@@ -140,7 +144,7 @@ class PhotoCrops:
             path, reason = self.skipped[0]
             raise DataError(f"none of the {len(photos)} training photos can be read; the first, {path}: {reason}")
         if not self.images:
-            raise DataError(f"no training photo is at least {size * min(downscales)} pixels on its shorter side")
+            raise DataError(f"no training photo is large enough for {size}-pixel crops at the sizes used")
         areas = torch.tensor([float(im.shape[0] * im.shape[1]) for im in self.images])
         self.weights = areas / areas.sum()  # every pixel equally likely to be in a crop
         self.pixels = int(areas.sum())
@@ -170,12 +174,12 @@ class PhotoCrops:
 
 
 def validation_crops(
-    photos: list[Path], size: int, per_photo: int = 2, downscale: int = HR_DOWNSCALES[0]
+    photos: list[Path], size: int, per_photo: int = 2, downscale: Downscales = HR_DOWNSCALES[:1]
 ) -> tuple[torch.Tensor, list[tuple[Path, str]]]:
-    """Fixed (N, 3, size, size) uint8 crops of the validation photos at 1/downscale: the same every time;
-    and the photos skipped as unreadable, as (path, reason)."""
+    """Fixed (N, 3, size, size) uint8 crops of the validation photos at one reduction each: the same every
+    time; and the photos skipped as unreadable, as (path, reason)."""
     crops, skipped = [], []
-    for _, _, (image,) in readable_photos(photos, (downscale,), skipped):
+    for _, _, (image,) in readable_photos(photos, downscale, skipped):
         height, width = image.shape[:2]
         if min(height, width) < size:
             continue
@@ -184,7 +188,5 @@ def validation_crops(
             top = (height - size) // 2
             crops.append(image[top : top + size, left : left + size])
     if not crops:
-        raise DataError(
-            f"no validation photo can be read and is at least {size * downscale} pixels on its shorter side"
-        )
+        raise DataError(f"no validation photo can be read and is at least {size} pixels on its shorter side")
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2), skipped

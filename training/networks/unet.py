@@ -10,6 +10,14 @@ choice: predict chroma, keep the input's luminance), and the output is that chro
 own Y': every detail of the grey image survives exactly. Y'CbCr is BT.601's, as in JPEG and Pillow's
 grey conversion: the luminance a grey photo file most likely holds.
 
+With `keep_lines` (line art → colour) the network predicts a colour fill and the output is that fill
+multiplied by the input drawing, as an artist colours under an ink layer set to Multiply: every line
+stays exactly as drawn, black and sharp, and the network only decides the colours between them.
+
+`colour_downscale` 2 (with either) runs the U-Net on a half-size copy and predicts the chroma or the
+fill at half resolution, as JPEG's 4:2:0 stores chroma: the detail comes from the full-size input, and
+the network costs a quarter (its full-size levels dominate the cost).
+
 Upsampling is nearest-neighbour then a 3×3 convolution, not a transposed convolution, which leaves
 checkerboard artefacts (Odena et al. 2016).
 """
@@ -19,6 +27,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -50,11 +59,24 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 class Generator(nn.Module):
     """(N, channels, H, W) in [0, 1] → (N, 3, H, W) in [0, 1]; H and W multiples of 2^levels."""
 
-    def __init__(self, channels: int = 1, width: int = 32, levels: int = 4, keep_luma: bool = True):
+    def __init__(
+        self,
+        channels: int = 1,
+        width: int = 32,
+        levels: int = 4,
+        keep_luma: bool = True,
+        keep_lines: bool = False,
+        colour_downscale: int = 1,
+    ):
         super().__init__()
-        if keep_luma and channels != 1:
-            raise ValueError("keep_luma needs a grey (1-channel) input")
-        self.channels, self.levels, self.keep_luma = channels, levels, keep_luma
+        if (keep_luma or keep_lines) and channels != 1:
+            raise ValueError("keep_luma and keep_lines need a grey (1-channel) input")
+        if keep_luma and keep_lines:
+            raise ValueError("keep_luma or keep_lines, not both")
+        if colour_downscale not in (1, 2) or (colour_downscale > 1 and not (keep_luma or keep_lines)):
+            raise ValueError("colour_downscale is 1, or 2 with keep_luma or keep_lines")
+        self.channels, self.levels = channels, levels
+        self.keep_luma, self.keep_lines, self.colour_downscale = keep_luma, keep_lines, colour_downscale
         widths = [min(width * 2**level, 8 * width) for level in range(levels + 1)]
         self.first = _block(channels, widths[0])
         self.down = nn.ModuleList(
@@ -68,19 +90,24 @@ class Generator(nn.Module):
         self.merge = nn.ModuleList(_block(2 * a, a) for a in widths[:-1])
         self.head = nn.Conv2d(widths[0], 2 if keep_luma else 3, 1)
         # One 3×3 convolution reaches one pixel at its level's resolution; a level is 2^l input pixels.
-        self.receptive_radius = sum(2**level * 5 for level in range(levels + 1))
-        self.size_multiple = 2**levels
+        self.receptive_radius = sum(2**level * 5 for level in range(levels + 1)) * colour_downscale
+        self.size_multiple = 2**levels * colour_downscale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = [self.first(x)]
+        small = F.avg_pool2d(x, self.colour_downscale) if self.colour_downscale > 1 else x
+        skips = [self.first(small)]
         for down in self.down:
             skips.append(down(skips[-1]))
         h = skips.pop()
         for level in reversed(range(self.levels)):
             h = self.merge[level](torch.cat([self.up[level](h), skips.pop()], dim=1))
         out = torch.tanh(self.head(h).float())
+        if self.colour_downscale > 1:
+            out = F.interpolate(out, scale_factor=self.colour_downscale, mode="bilinear", align_corners=False)
         if self.keep_luma:
             return ycbcr_to_rgb(x.float(), 0.5 * out[:, :1], 0.5 * out[:, 1:])
+        if self.keep_lines:
+            return (out + 1) / 2 * x.float()
         return (out + 1) / 2
 
 
@@ -106,7 +133,9 @@ class PatchDiscriminator(nn.Module):
 
 def generator(config: ModelConfig, size: int, channels: int, num_classes: int = 0) -> Generator:
     """`channels` are the input's: 1 for grey (colorize, line art), 3 for a photo to restyle."""
-    return Generator(channels, config.width, config.levels, config.keep_luma)
+    return Generator(
+        channels, config.width, config.levels, config.keep_luma, config.keep_lines, config.colour_downscale
+    )
 
 
 def discriminator(config: ModelConfig, size: int, channels: int, num_classes: int = 0) -> PatchDiscriminator:
