@@ -19,6 +19,7 @@ import onnxruntime
 import torch
 from google.protobuf.message import DecodeError
 
+from training.artwork import SOURCES
 from training.networks import task
 from training.sampling import load_generator
 from training.tasks.translate import WORKING_SIZE
@@ -185,11 +186,23 @@ def verify_image(model_bytes: bytes, G: torch.nn.Module) -> float:
     return worst
 
 
+def _debian_data(pairs: str) -> str:
+    """Which Debian packages a model trained on when no folder was given, with their licences."""
+    if pairs == "lineart":
+        return SOURCES["openclipart"].licence
+    photos = [DEBIAN_PHOTOS, SOURCES["gcompris-photos"].licence, SOURCES["tuxpaint-photos"].licence]
+    if pairs == "colorize":
+        return "; ".join(photos)
+    if pairs == "unpaired":
+        return "; ".join([*photos, SOURCES["wesnoth-story"].licence, SOURCES["gcompris-paintings"].licence])
+    return DEBIAN_PHOTOS
+
+
 def _provenance(state: dict, config, metrics: dict | None) -> dict:
     if config.data.dataset == "fashion-mnist":
         data = "Fashion-MNIST (Zalando, MIT licence)"
     elif config.data.dataset == "photos" and not config.data.path:
-        data = DEBIAN_PHOTOS
+        data = _debian_data(config.data.pairs if task(config.model.family) == "translate" else "")
     else:
         data = config.data.path
     provenance = {
@@ -267,21 +280,33 @@ def _enhance_document(state, config, classes, G, name, title, description, licen
 
 def _translate_document(state, config, classes, G, name, title, description, license, metrics) -> dict:
     """The model-format-1 metadata of an image translation model: [0, 1] in, RGB in [0, 1] out, same size."""
-    colorize = config.data.pairs == "colorize"
-    if not description:
-        description = (
-            "Colorizes grey photos: predicts the colour and keeps the photo's own luminance, so no detail is lost."
-            if colorize
-            else f"Translates images ({config.data.pairs}) with a pix2pix U-Net."
-        )
+    described = {
+        "colorize": (
+            "Colorize",
+            "Colorizes grey photos: predicts the colour and keeps the photo's own luminance, so no detail is lost.",
+        ),
+        "lineart": (
+            "Line art → colour",
+            "Colours line drawings (black lines on white): paints the areas between the lines and keeps every "
+            "line as drawn.",
+        ),
+        "unpaired": (
+            name.replace("-", " ").capitalize(),
+            "Restyles photos in the style of a set of images, learned without pairs (CUT); the photo's shapes "
+            "stay where they are.",
+        ),
+    }
+    default_title, default_description = described.get(
+        config.data.pairs, (name.replace("-", " ").title(), f"Translates images ({config.data.pairs}).")
+    )
     image = {"role": "image", "dtype": "float32", "layout": "NCHW", "range": [0.0, 1.0]}
     working = {"working_size": WORKING_SIZE} if config.model.keep_luma else {}
     return working | {
         "format_version": 1,
         "task": "translate",
         "name": name,
-        "title": title or ("Colorize" if colorize else name.replace("-", " ").title()),
-        "description": description,
+        "title": title or default_title,
+        "description": description or default_description,
         "license": license,
         "provenance": _provenance(state, config, metrics),
         "inputs": [{"name": "image", **image, "channels": G.channels}],
@@ -460,36 +485,74 @@ def _translate_card(document: dict, baselines: dict) -> str:
     """The card of a translation model; `baselines` holds the untouched input's scores from `evaluate`."""
     provenance = document["provenance"]
     config, metrics = provenance["config"], provenance.get("metrics", {})
-    train, model = config["train"], config["model"]
+    train, model, pairs = config["train"], config["model"], config["data"]["pairs"]
+    if pairs == "unpaired":
+        how = "photos and the style's images, unpaired (training/tasks/unpaired.py)"
+        loss = f"PatchGAN ({train['loss']}) × {train['adversarial_weight']} + PatchNCE × {train['nce_weight']}" + (
+            " with the identity term (CUT)" if train["nce_identity"] else " (FastCUT)"
+        )
+    else:
+        how = f"{pairs} pairs made on the fly (training/tasks/translate.py)"
+        pixel = [
+            f"{name} × {train[f'{key}_weight']:g}"
+            for name, key in (("L1", "l1"), ("MSE", "mse"))
+            if train.get(f"{key}_weight")
+        ]
+        loss = " + ".join([*pixel, f"conditional PatchGAN ({train['loss']}) × {train['adversarial_weight']:g}"])
     lines = [
         *_card_heading(document),
         f"`python -m gimp_gan_plugin translate photo.png -o result.png --model {document['name']}`: any size",
-        "(tiles); grey or RGB in (RGB is taken by its luma), RGB out. In GIMP: Filters ▸ Generative (GAN) ▸",
-        "Style Transfer / Colorize, with a strength and inside the selection.",
+        "(tiles); "
+        + (
+            "RGB in and out."
+            if document["inputs"][0]["channels"] == 3
+            else "grey or RGB in (RGB is taken by its luma), RGB out."
+        )
+        + " In GIMP: Filters ▸ Generative (GAN) ▸ Style Transfer / Colorize, with a strength and inside the selection.",
         "",
         "## Training",
         "",
-        f"- Data: {provenance['data']}; {config['data']['size']}-pixel crops of the photos at 1/4 to 1/8 of their"
-        f" size, {config['data']['pairs']} pairs made on the fly (training/tasks/translate.py)",
-        f"- Network: U-Net, width {model['width']}, {model['levels']} levels"
-        + (", chroma only (the input's luminance is kept)" if model.get("keep_luma") else ""),
-        f"- Loss: L1 × {train['l1_weight']} + conditional PatchGAN ({train['loss']}) × {train['adversarial_weight']};"
-        f" {provenance['steps']} steps of {train['batch_size']} crops, Adam {train['lr_g']:g} ({train['lr_schedule']})",
+        f"- Data: {provenance['data']}; {config['data']['size']}-pixel crops of the images reduced to a shorter side"
+        f" of 200 to 400 px, {how}",
+        f"- Network: U-Net, width {model['width']}, {model['levels']} levels, no normalisation (tiles agree)"
+        + (", chroma only (the input's luminance is kept)" if model.get("keep_luma") else "")
+        + (", a colour fill multiplied by the drawing (the lines are kept)" if model.get("keep_lines") else "")
+        + (", colour at half resolution" if model.get("colour_downscale", 1) > 1 else ""),
+        f"- Loss: {loss}; {provenance['steps']} steps of {train['batch_size']} crops, Adam {train['lr_g']:g}"
+        f" ({train['lr_schedule']})",
         f"- {provenance['training_time']} on {provenance['hardware']}",
         "",
     ]
-    if metrics:
+    if metrics and pairs == "unpaired":
         lines += [
             "## Quality",
             "",
-            "Measured by `python -m training evaluate` on the validation photos (never trained on):",
+            "Measured by `python -m training evaluate` on the validation photos and style images (never trained on):",
             "",
-            "| | PSNR (dB) | colourfulness ÷ the photos' |",
+            "| | patch distance to the style (SWD × 10³, lower is closer) | structure kept (SSIM-Y vs the photo) |",
             "|---|---|---|",
-            f"| this model | {metrics['psnr']:.2f} | {metrics['colourfulness']:.2f} |",
+            f"| this model | {metrics['swd']:.0f} | {metrics['structure']:.3f} |",
+        ]
+        if "input_swd" in baselines:
+            lines.append(f"| the photo itself | {baselines['input_swd']:.0f} | 1.000 |")
+        lines.append("")
+    elif metrics:
+        colorize = pairs == "colorize"
+        kept = f"{metrics['luma_psnr']:.2f}" if colorize else "—"
+        lines += [
+            "## Quality",
+            "",
+            "Measured by `python -m training evaluate` on the validation images (never trained on):",
+            "",
+            "| | PSNR (dB) | SSIM | colourfulness ÷ the originals' | luminance kept: PSNR-Y vs the input (dB) |",
+            "|---|---|---|---|---|",
+            f"| this model | {metrics['psnr']:.2f} | {metrics.get('ssim', float('nan')):.3f} |"
+            f" {metrics['colourfulness']:.2f} | {kept} |",
         ]
         if "input_psnr" in baselines:
-            lines.append(f"| the grey input | {baselines['input_psnr']:.2f} | 0.00 |")
+            shown = "the grey input" if colorize else "the line drawing"
+            ssim = baselines.get("input_ssim", float("nan"))
+            lines.append(f"| {shown} | {baselines['input_psnr']:.2f} | {ssim:.3f} | 0.00 | — |")
         lines.append("")
     lines += ["## Licence and limits", "", f"Weights: {document['license']}. A small network trained on a CPU.", ""]
     return "\n".join(lines)

@@ -18,7 +18,9 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 
-PAIRS = ("colorize", "lineart")  # how translation pairs are made (training/tasks/translate.py)
+# How translation pairs are made (training/tasks/translate.py), or "unpaired": photos in, the style's images
+# as examples of the output (training/tasks/unpaired.py).
+PAIRS = ("colorize", "lineart", "unpaired")
 
 
 class ConfigError(Exception):
@@ -34,6 +36,7 @@ class DataConfig:
     flip: bool = True  # random horizontal flips (and, for photos, rotations)
     degradation: str = "bicubic"  # photos: "bicubic" (faithful upscaling) or "realistic" (restoration)
     pairs: str = "colorize"  # translation families: what the input is made from ("colorize": the photo's grey)
+    style_path: str = ""  # unpaired translation: a folder of the style's images ("" = Debian's paintings)
 
 
 @dataclass
@@ -82,6 +85,14 @@ class TrainConfig:
     feature_weight: float = 0.0
     adversarial_weight: float = 0.0
     init_from: str = ""  # a checkpoint whose EMA generator starts this run (not a resume: new optimisers)
+    # Paired translation adds mse_weight·MSE: the loss whose optimum is the conditional mean, the best a
+    # colorizer can do for PSNR where several colours are plausible (L1's optimum, the median, commits to one).
+    mse_weight: float = 0.0
+    # Unpaired translation (CUT): adversarial_weight·GAN + nce_weight·PatchNCE(input, output), plus with
+    # nce_identity the same PatchNCE between a style image and G's output for it (CUT; off: FastCUT).
+    nce_weight: float = 1.0
+    nce_identity: bool = True
+    nce_patches: int = 256  # patches compared per image and encoder level
 
 
 @dataclass
@@ -221,8 +232,12 @@ def validate(config: Config, source: str) -> None:
         keeps_input = model.keep_luma or model.keep_lines
         if model.colour_downscale not in (1, 2) or (model.colour_downscale == 2 and not keeps_input):
             problems.append("model.colour_downscale must be 1, or 2 with model.keep_luma or model.keep_lines")
-        if min(train.l1_weight, train.adversarial_weight) < 0:
-            problems.append("train.l1_weight and adversarial_weight must not be negative")
+        if min(train.l1_weight, train.mse_weight, train.adversarial_weight, train.nce_weight) < 0:
+            problems.append("train.l1_weight, mse_weight, adversarial_weight and nce_weight must not be negative")
+        if data.pairs == "unpaired" and keeps_input:
+            problems.append("unpaired translation restyles colour images: set model.keep_luma = false")
+        if train.nce_patches < 1:
+            problems.append("train.nce_patches must be at least 1")
     elif enhance:
         if model.scale not in (1, 2, 3, 4):
             problems.append(f"model.scale must be 1, 2, 3 or 4, got {model.scale}")

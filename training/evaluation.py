@@ -20,7 +20,7 @@ from training.degradation import degrade
 from training.image_metrics import psnr_y, ssim_y
 from training.metrics import MIN_SAMPLES, measure
 from training.networks import task
-from training.photos import HR_DOWNSCALES, load_rgb, photo_name, readable_photos, split_photos
+from training.photos import HR_DOWNSCALES, photo_name, readable_photos, split_photos
 from training.sampling import generate, load_generator, seeded_inputs
 
 BASELINES = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
@@ -33,6 +33,8 @@ def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | No
     conditional generator that matched the data exactly would score.
     """
     G, config, classes = load_generator(state)
+    if task(config.model.family) == "translate" and config.data.pairs == "unpaired":
+        return evaluate_unpaired(G, str(data_root or config.data.path), config.data.style_path)
     if task(config.model.family) == "translate":
         return evaluate_translate(G, config.data.pairs, str(data_root or config.data.path))
     if task(config.model.family) == "enhance":
@@ -117,35 +119,77 @@ def evaluate_enhance(G: torch.nn.Module, scale: int, degradation: str, data_path
 
 @torch.no_grad()
 def evaluate_translate(G: torch.nn.Module, pairs: str, data_path: str) -> dict:
-    """PSNR (RGB), colourfulness ÷ the photos' and the luminance kept (PSNR-Y against the input) on the
-    whole validation photos at the size training sees, next to the untouched input's PSNR."""
-    from training.image_metrics import colourfulness, psnr_rgb
-    from training.tasks.translate import make_pairs, scene_photos, validation_downscale
+    """PSNR and SSIM (RGB), colourfulness ÷ the photos' and the luminance kept (PSNR-Y against the input) on
+    the whole validation photos at the size training sees, next to the untouched input's PSNR and SSIM."""
+    from training.image_metrics import colourfulness, psnr_rgb, ssim_rgb
+    from training.tasks.translate import make_pairs, scene_photos
 
     scores: dict[str, list[float]] = {}
-    photos = scene_photos(data_path, pairs)[1]
     names = []
-    multiple = G.size_multiple
-    for path in photos:
-        (image,) = load_rgb(path, validation_downscale)
-        height, width = image.shape[0] // multiple * multiple, image.shape[1] // multiple * multiple
-        target = torch.from_numpy(image[:height, :width].copy()).permute(2, 0, 1)[None].float() / 255
+    for name, target in validation_images(scene_photos(data_path, pairs)[1], G.size_multiple):
         source = make_pairs(target, pairs)
         result = G(source).clamp(0, 1)
         for key, value in (
             ("psnr", psnr_rgb(result, target)),
+            ("ssim", ssim_rgb(result, target)),
             ("input_psnr", psnr_rgb(source, target)),
+            ("input_ssim", ssim_rgb(source, target)),
             ("colourfulness", colourfulness(result) / colourfulness(target).clamp(min=1e-6)),
             ("luma_psnr", psnr_y(result, source.expand(-1, 3, -1, -1))),
         ):
             scores.setdefault(key, []).append(float(value))
-        names.append(photo_name(path))
+        names.append(name)
     if not names:
         raise DataError(f"no validation photos in {data_path or 'the Debian photos'} (a val/ sub-folder holds them)")
     means = {key: float(np.mean(values)) for key, values in scores.items()}
     return {
         "photos": names,
         "pairs": pairs,
-        "generated": {k: means[k] for k in ("psnr", "colourfulness", "luma_psnr")},
-        "baselines": {"input_psnr": means["input_psnr"]},
+        "generated": {k: means[k] for k in ("psnr", "ssim", "colourfulness", "luma_psnr")},
+        "baselines": {k: means[k] for k in ("input_psnr", "input_ssim")},
     }
+
+
+@torch.no_grad()
+def evaluate_unpaired(G: torch.nn.Module, data_path: str, style_path: str) -> dict:
+    """How close the results' patch statistics come to the held-out style images' (sliced Wasserstein
+    distance, per Laplacian level) and how much structure they keep (SSIM of the luminance against the
+    photo's), on the whole validation photos at the size training sees; the untouched photos' distance
+    is the do-nothing baseline."""
+    from training.image_metrics import patch_swd
+    from training.tasks.translate import scene_photos
+    from training.tasks.unpaired import style_images
+
+    photos = validation_images(scene_photos(data_path, "colorize")[1], G.size_multiple)
+    styles = validation_images(style_images(style_path)[1], 1)
+    if not photos or not styles:
+        raise DataError("no validation photos or style images (a val/ sub-folder holds them)")
+    inputs = [image for _, image in photos]
+    results = [G(image).clamp(0, 1) for image in inputs]
+    references = [image[0] for _, image in styles]
+    swd = patch_swd([image[0] for image in results], references)
+    baseline = patch_swd([image[0] for image in inputs], references)
+    return {
+        "photos": [name for name, _ in photos],
+        "styles": [name for name, _ in styles],
+        "pairs": "unpaired",
+        "generated": {
+            "swd": float(np.mean(swd)),
+            "swd_levels": swd,
+            "structure": float(np.mean([float(ssim_y(r, i)) for r, i in zip(results, inputs, strict=True)])),
+        },
+        "baselines": {"input_swd": float(np.mean(baseline)), "input_swd_levels": baseline},
+    }
+
+
+def validation_images(paths: list[Path], multiple: int) -> list[tuple[str, torch.Tensor]]:
+    """(name, (1, 3, H, W) image in [0, 1]) of each readable validation image at the size training sees it,
+    cropped to a multiple of `multiple`."""
+    from training.tasks.translate import validation_downscale
+
+    images = []
+    for _, path, (image,) in readable_photos(paths, validation_downscale, skipped=[]):
+        height, width = image.shape[0] // multiple * multiple, image.shape[1] // multiple * multiple
+        tensor = torch.from_numpy(image[:height, :width].copy()).permute(2, 0, 1)[None].float() / 255
+        images.append((photo_name(path), tensor))
+    return images

@@ -97,7 +97,10 @@ class Run:
         self.G_ema = copy.deepcopy(self.G_raw).eval().requires_grad_(False) if train.ema_halflife_kimg else self.G_raw
         self.G = distributed.wrap(self.G_raw, self.process)
         self.D = distributed.wrap(self.D_raw, self.process) if self.D_raw is not None else None
-        self.opt_G = torch.optim.Adam(self.G_raw.parameters(), lr=train.lr_g, betas=train.betas)
+        self.helpers_raw = {name: net.to(self.device) for name, net in self._helpers().items()}
+        self.helpers = {name: distributed.wrap(net, self.process) for name, net in self.helpers_raw.items()}
+        trained_with_G = [self.G_raw, *self.helpers_raw.values()]
+        self.opt_G = torch.optim.Adam([p for net in trained_with_G for p in net.parameters()], train.lr_g, train.betas)
         self.opt_D = None
         if self.D_raw is not None:
             self.opt_D = torch.optim.Adam(self.D_raw.parameters(), lr=train.lr_d, betas=train.betas)
@@ -119,6 +122,11 @@ class Run:
     def _setup(self) -> tuple[nn.Module, nn.Module | None]:
         """The data, G and D (None: a run that trains no D), and the fixed inputs that _watch uses."""
         raise NotImplementedError
+
+    def _helpers(self) -> dict[str, nn.Module]:
+        """Networks that G's optimiser trains beside G and that are never exported (CUT's patch
+        projections), by name: the checkpoint keeps each under its name. Called after `_setup`."""
+        return {}
 
     def train_step(self) -> torch.Tensor:
         """One step (the updates, then update_ema, then step += 1); returns the `stats` as one tensor, so
@@ -279,6 +287,7 @@ class Run:
             "G": self.G_raw.state_dict(),
             "G_ema": self.G_ema.state_dict(),
             "D": self.D_raw.state_dict() if self.D_raw is not None else None,
+            "helpers": {name: net.state_dict() for name, net in self.helpers_raw.items()},
             "opt_G": self.opt_G.state_dict(),
             "opt_D": self.opt_D.state_dict() if self.opt_D is not None else None,
             "rng": rng,
@@ -318,6 +327,8 @@ class Run:
         load_weights(self.G_ema, state["G_ema"], f"{path}: G_ema")
         if self.D_raw is not None:
             load_weights(self.D_raw, state.get("D"), f"{path}: D")
+        for name, net in self.helpers_raw.items():
+            load_weights(net, state.get("helpers", {}).get(name), f"{path}: {name}")
         try:  # torch checks these itself; its errors become one line
             self.opt_G.load_state_dict(state["opt_G"])
             if self.opt_D is not None:

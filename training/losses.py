@@ -62,3 +62,14 @@ def relativistic_discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> t
 def relativistic_generator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """The same comparison reversed: G also gains from making real images look less real than its fakes."""
     return (F.softplus(real - fake.mean()).mean() + F.softplus(-(fake - real.mean())).mean()) / 2
+
+
+def patch_nce(queries: torch.Tensor, keys: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+    """CUT's PatchNCE (Park et al. 2020): InfoNCE over (N, P, C) unit embeddings of P patches per image.
+
+    Query p of an output patch should be closer to key p, the input patch at the same place, than to the
+    other P − 1 keys of the same image: so the output keeps the input's content place by place, with no
+    cycle and no second generator. The keys are targets only (detached), as in CUT."""
+    logits = queries @ keys.detach().transpose(1, 2) / temperature  # (N, P, P); the diagonal is the positive
+    targets = torch.arange(queries.shape[1], device=queries.device).expand(queries.shape[0], -1)
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())

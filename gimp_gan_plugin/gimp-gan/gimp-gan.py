@@ -257,6 +257,11 @@ def process_layers(request: dict, layers: list, progress, fresh: bool) -> list:
     return done
 
 
+def in_colour(header: dict) -> bool:
+    """Whether a result holds RGB (3 channels, or 4 with alpha) rather than grey (1, or 2 with alpha)."""
+    return len(header["shape"]) == 3 and header["shape"][2] >= 3
+
+
 def check_size(layer, header: dict, scale: int) -> None:
     wanted = [layer.get_height() * scale, layer.get_width() * scale]
     if header["shape"][:2] != wanted:
@@ -334,6 +339,8 @@ def run_style(procedure, run_mode, image, drawables, config, timer):
         check_size(layer, header, 1)
     image.undo_group_start()
     try:
+        if image.get_base_type() == Gimp.ImageBaseType.GRAY and any(in_colour(h) for _, _, (h, _) in results):
+            image.convert_rgb()  # a colorizer's result: the image becomes RGB in the same undo step
         for layer, result, (header, data) in results:
             if new_layer:
                 name = f"{layer.get_name()} ({result['model']})"

@@ -88,16 +88,22 @@ class Generator(nn.Module):
             for a, b in pairwise(widths)
         )
         self.merge = nn.ModuleList(_block(2 * a, a) for a in widths[:-1])
+        self.widths = widths
         self.head = nn.Conv2d(widths[0], 2 if keep_luma else 3, 1)
         # One 3×3 convolution reaches one pixel at its level's resolution; a level is 2^l input pixels.
         self.receptive_radius = sum(2**level * 5 for level in range(levels + 1)) * colour_downscale
         self.size_multiple = 2**levels * colour_downscale
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder's features, finest first: the skips, and what CUT's PatchNCE compares."""
         small = F.avg_pool2d(x, self.colour_downscale) if self.colour_downscale > 1 else x
-        skips = [self.first(small)]
+        features = [self.first(small)]
         for down in self.down:
-            skips.append(down(skips[-1]))
+            features.append(down(features[-1]))
+        return features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = self.encode(x)
         h = skips.pop()
         for level in reversed(range(self.levels)):
             h = self.merge[level](torch.cat([self.up[level](h), skips.pop()], dim=1))
@@ -112,8 +118,9 @@ class Generator(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """pix2pix's 70×70 PatchGAN on (input, output) pairs: a real/fake logit per overlapping patch, so it
-    judges local texture and colour, and, seeing the input, whether the output belongs to it."""
+    """pix2pix's 70×70 PatchGAN: a real/fake logit per overlapping patch, so it judges local texture and
+    colour. Given (input, output) pairs (paired translation) it also judges whether the output belongs
+    to its input; given images alone (unpaired) only whether they look like the target domain."""
 
     def __init__(self, channels: int = 4, width: int = 64, use_spectral_norm: bool = True):
         super().__init__()
@@ -127,8 +134,23 @@ class PatchDiscriminator(nn.Module):
             nn.Conv2d(8 * w, 1, 4, padding=1),
         )  # fmt: skip
 
-    def forward(self, source: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([source, result], dim=1))
+    def forward(self, *images: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat(images, dim=1))
+
+
+class PatchProjections(nn.Module):
+    """CUT's projection heads (Park et al. 2020): a two-layer MLP per encoder level maps a feature vector to
+    a unit-length embedding, in which PatchNCE matches each output patch to the input patch at its place."""
+
+    def __init__(self, widths: list[int], size: int = 256):
+        super().__init__()
+        self.heads = nn.ModuleList(
+            nn.Sequential(nn.Linear(width, size), nn.ReLU(), nn.Linear(size, size)) for width in widths
+        )
+
+    def forward(self, level: int, features: torch.Tensor) -> torch.Tensor:
+        """(N, P, C) features of P patches → (N, P, size) unit vectors."""
+        return F.normalize(self.heads[level](features), dim=-1)
 
 
 def generator(config: ModelConfig, size: int, channels: int, num_classes: int = 0) -> Generator:
@@ -139,4 +161,5 @@ def generator(config: ModelConfig, size: int, channels: int, num_classes: int = 
 
 
 def discriminator(config: ModelConfig, size: int, channels: int, num_classes: int = 0) -> PatchDiscriminator:
+    """Conditional on the input (its `channels` beside the RGB result): paired translation's D."""
     return PatchDiscriminator(channels + 3, config.d_width, config.spectral_norm)

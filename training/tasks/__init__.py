@@ -1,7 +1,8 @@
 """Training tasks by what their models do: adding a task is one file here and one line in RUNS.
 
 A network family (training/networks) says which model-format task its generator performs; the run of
-that task trains it. Imports flow one way: config → networks → loop → tasks → cli, evaluation, export.
+that task trains it, except that translation without pairs (data.pairs = "unpaired") is CUT's run.
+Imports flow one way: config → networks → loop → tasks → cli, evaluation, export.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from training.networks import task
 from training.tasks.enhance import EnhanceRun
 from training.tasks.gan import GanRun
 from training.tasks.translate import TranslateRun
+from training.tasks.unpaired import UnpairedRun
 
-RUNS: dict[str, type[Run]] = {"generate": GanRun, "enhance": EnhanceRun, "translate": TranslateRun}
+RUNS: dict[str, type[Run]] = {
+    "generate": GanRun, "enhance": EnhanceRun, "translate": TranslateRun, "unpaired": UnpairedRun
+}  # fmt: skip
 
 
 def run_class(config: Config) -> type[Run]:
-    return RUNS[task(config.model.family)]
+    kind = task(config.model.family)
+    return RUNS["unpaired" if kind == "translate" and config.data.pairs == "unpaired" else kind]
 
 
 def train(config: Config, resume: bool = False) -> Path:

@@ -158,6 +158,8 @@ class TranslateRun(Run):
             results = self.G(inputs).float()
         l1 = F.l1_loss(results, targets)
         loss, adversarial, d_loss = train.l1_weight * l1, zero, zero
+        if train.mse_weight:
+            loss = loss + train.mse_weight * F.mse_loss(results, targets)
         if self.D is not None:
             self.D_raw.requires_grad_(False)  # D judges here, it is not trained: no gradients, no DDP sync
             with self.autocast:

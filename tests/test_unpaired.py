@@ -1,0 +1,131 @@
+"""Unpaired translation (CUT): PatchNCE, the patch distance to a style, training, resume, export and tiles."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxscript")
+from PIL import Image, ImageOps  # noqa: E402
+
+from export.generator import export_generator  # noqa: E402
+from gimp_gan_plugin import Engine  # noqa: E402
+from gimp_gan_plugin.modelformat import read_model_info  # noqa: E402
+from training import tasks  # noqa: E402
+from training.checkpoint import load_checkpoint  # noqa: E402
+from training.config import Config, ConfigError, from_dict  # noqa: E402
+from training.evaluation import evaluate_checkpoint  # noqa: E402
+from training.image_metrics import patch_swd  # noqa: E402
+from training.losses import patch_nce  # noqa: E402
+from training.tasks.unpaired import UnpairedRun  # noqa: E402
+
+TEST_PHOTO = Path(__file__).parent / "data" / "ladybird.png"
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """Photos (two to train on, one to validate) and a "style": the same photo posterised and with its
+    colours turned, so the two sets differ in colour and texture, not in content."""
+    image = Image.open(TEST_PHOTO).convert("RGB")
+    for name, transform in (("photos", lambda im: im), ("style", lambda im: ImageOps.posterize(im.rotate(0), 2))):
+        (tmp_path / name / "val").mkdir(parents=True)
+        styled = transform(image)
+        if name == "style":
+            r, g, b = styled.split()
+            styled = Image.merge("RGB", (b, r, g))
+        styled.resize((1024, 1024)).save(tmp_path / name / "a.png")
+        styled.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((640, 800)).save(tmp_path / name / "b.png")
+        styled.resize((900, 900)).save(tmp_path / name / "val" / "c.png")
+    return tmp_path / "photos", tmp_path / "style"
+
+
+def tiny_style(tmp_path: Path, folders, steps: int = 30, **train) -> Config:
+    photos, style = folders
+    return from_dict({
+        "name": "tiny-style",
+        "data": {"dataset": "photos", "path": str(photos), "style_path": str(style), "size": 32, "pairs": "unpaired"},
+        "model": {"family": "unet", "width": 8, "levels": 2, "d_width": 8, "keep_luma": False},
+        "train": {"steps": steps, "batch_size": 2, "lr_g": 2e-3, "lr_d": 2e-3, "loss": "lsgan", "nce_patches": 64,
+                  "ema_halflife_kimg": 0.05, "threads": 1} | train,
+        "output": {"run_dir": str(tmp_path / "run"), "log_every": 5, "sample_every": 10, "checkpoint_every": 5},
+    })  # fmt: skip
+
+
+def test_patch_nce_is_low_when_each_query_matches_its_own_key():
+    keys = torch.nn.functional.normalize(torch.randn(2, 64, 32, generator=torch.Generator().manual_seed(0)), dim=-1)
+    matched = float(patch_nce(keys, keys))
+    shuffled = float(patch_nce(keys[:, torch.randperm(64)], keys))
+    assert matched < 1.0 < np.log(64) - 1 < shuffled  # chance is log(64) ≈ 4.2
+
+
+def test_patch_nce_trains_the_queries_only():
+    queries = torch.randn(1, 8, 4, requires_grad=True)
+    keys = torch.randn(1, 8, 4, requires_grad=True)
+    patch_nce(queries, keys).backward()
+    assert queries.grad is not None and keys.grad is None  # keys are targets, as in CUT
+
+
+def test_patch_distance_tells_a_style_from_the_same_images():
+    generator = torch.Generator().manual_seed(0)
+    photos = torch.rand(4, 3, 64, 64, generator=generator).cumsum(-1) / 64  # smooth gradients with noise
+    more = torch.rand(4, 3, 64, 64, generator=generator).cumsum(-1) / 64
+    styled = (photos * 4).round() / 4  # posterised: flat areas, hard edges
+    same, other = patch_swd(photos, more), patch_swd(photos, styled)
+    assert len(same) == len(other) == 3
+    assert all(s * 3 < o for s, o in zip(same, other, strict=True))
+    assert patch_swd([photos[0], photos[1, :, :40]], [more[2]]) == patch_swd([photos[0], photos[1, :, :40]], [more[2]])
+
+
+def test_unpaired_options_are_checked(tmp_path, folders):
+    with pytest.raises(ConfigError, match="keep_luma = false"):
+        from_dict(tiny_style(tmp_path, folders).to_dict() | {"model": {"family": "unet", "keep_luma": True}})
+    assert tasks.run_class(tiny_style(tmp_path, folders)) is UnpairedRun
+
+
+def test_a_few_steps_lower_patch_nce(tmp_path, folders):
+    run = UnpairedRun(tiny_style(tmp_path, folders, adversarial_weight=0.0))
+    photos, _ = run._batch(torch.Generator().manual_seed(0))
+
+    def nce() -> float:
+        with torch.no_grad():  # the same patches each time
+            return float(run._patch_nce(photos, run.G_raw(photos), torch.Generator().manual_seed(1)))
+
+    before = nce()
+    for _ in range(40):
+        run.train_step()
+    assert nce() < 0.95 * before  # measured 0.91×; untrained it stays put (same patches, same weights)
+
+
+def test_resume_restores_the_projections(tmp_path, folders):
+    config = tiny_style(tmp_path, folders, steps=10)
+    tasks.train(config)
+    state = load_checkpoint(config.run_dir)
+    assert set(state["helpers"]) == {"projections"}
+    config.train.steps = 15
+    resumed = UnpairedRun(config, resume=True)
+    for name, tensor in resumed.helpers_raw["projections"].state_dict().items():
+        assert torch.equal(tensor, state["helpers"]["projections"][name])
+    straight = tiny_style(tmp_path / "straight", folders, steps=15)
+    tasks.train(straight)
+    resumed.train()
+    a, b = load_checkpoint(config.run_dir), load_checkpoint(straight.run_dir)
+    for key in a["G"]:
+        assert torch.equal(a["G"][key], b["G"][key]), key  # 10 + 5 steps = 15 steps, bit for bit
+
+
+def test_a_style_model_trains_evaluates_exports_and_tiles_agree(tmp_path, folders, models):
+    state = load_checkpoint(tasks.train(tiny_style(tmp_path, folders, steps=10)))
+    report = evaluate_checkpoint(state)
+    assert report["photos"] == ["c"] and report["styles"] == ["c"]
+    assert report["generated"]["swd"] > 0 and 0 < report["generated"]["structure"] <= 1
+    assert report["baselines"]["input_swd"] > 0
+    exported = export_generator(state, models / "tiny-style.onnx", "tiny-style", metrics=report["generated"])
+    assert exported.max_error < 1e-4
+    info = read_model_info(exported.path)
+    assert (info.task, info.input("image").channels, info.image_output.channels) == ("translate", 3, 3)
+    assert "working_size" not in exported.document  # a style runs at full resolution, in tiles
+    photo = np.asarray(Image.open(TEST_PHOTO).convert("RGB"))[:180, :150]
+    whole = Engine(provider="cpu", tile=4096).process_image("tiny-style", photo).astype(int)
+    tiled = Engine(provider="cpu", tile=48).process_image("tiny-style", photo).astype(int)
+    assert whole.shape == photo.shape and np.abs(whole - tiled).max() <= 2
