@@ -16,7 +16,7 @@ from .discovery import discover_models, model_search_path
 from .engine import Engine
 from .errors import GimpGanError
 from .imagefile import MAX_PIXELS, plan_output, read_image, read_metadata, write_image
-from .imaging import from_unit_float, psnr
+from .imaging import from_unit_float, luma, psnr, to_unit_float
 from .runtime import PROVIDERS
 
 DESCRIPTION = """\
@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         parents=[device],
         help="show the installed models at work",
-        description="Upscale a photo and generate sample grids with the installed models; write them to a folder.",
+        description="Upscale, colorize and restyle a photo and generate sample grids with the installed models; "
+        "write them to a folder.",
     )
     demo.add_argument("output", type=Path, metavar="DIR", help="folder for the results (created)")
     demo.add_argument("--photo", type=Path, required=True, help="a photo to shrink ×4 and upscale again")
@@ -304,14 +305,16 @@ def make_grid(images: np.ndarray, columns: int | None = None, gap: int = 2) -> n
 
 
 def cmd_demo(args) -> int:
-    """Upscale a ×4-reduced photo with each ×4 model next to bicubic, and grid each generator's samples."""
+    """Upscale a ×4-reduced photo with each ×4 model next to bicubic, colorize its grey copy, restyle it,
+    and grid each generator's samples."""
     from PIL import Image
 
     engine = Engine(args.provider, args.threads)
     output_folder(args.output, "the demo writes its results into a folder")
     entries = [e for e in discover_models() if e.info]
     original = read_image(args.photo)[:, :, :3]
-    height, width = original.shape[:2]
+    height, width = original.shape[0] // 4 * 4, original.shape[1] // 4 * 4  # so that ×4 gives it back
+    original = original[:height, :width]
     small = np.asarray(Image.fromarray(original).resize((width // 4, height // 4), Image.Resampling.BICUBIC))
     bicubic = np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC))
     write_image(args.output / "photo-small.png", small)
@@ -325,6 +328,23 @@ def cmd_demo(args) -> int:
             write_image(args.output / f"photo-{entry.name}.png", result)
             score = psnr(result, original)
             print(f"  {entry.name:<20} PSNR {score:5.2f} dB against the original ({session.report.describe()})")
+    grey = from_unit_float(luma(to_unit_float(original), axis=2)[:, :, 0], np.uint8)
+    write_image(args.output / "photo-grey.png", grey)
+    for entry in entries:
+        info, output = entry.info, f"photo-{entry.name}.png"
+        if info.task == "translate" and info.working_size:  # a colorizer of photos (it keeps their luminance)
+            result = engine.process_image(entry.path, grey)
+            baseline = psnr(np.repeat(grey[:, :, None], 3, axis=2), original)
+            print(
+                f"  {entry.name:<20} colorized the grey copy: {output}, PSNR {psnr(result, original):5.2f} dB "
+                f"against the original (the grey copy's {baseline:.2f} dB)"
+            )
+        elif info.task == "translate" and info.input("image").channels == 3:  # a style
+            result = engine.process_image(entry.path, original)
+            print(f"  {entry.name:<20} restyled the photo: {output}")
+        else:
+            continue
+        write_image(args.output / output, result)
     for entry in entries:
         if entry.info.task == "generate":
             images = engine.generate(entry.path, range(16))

@@ -3,7 +3,8 @@
 Each procedure is called interactively, so GIMP builds its dialog from the declared arguments; a helper
 waits for the window, photographs it and presses Escape, and the call returns CANCEL. Then Enhance
 runs from its dialog (Return presses OK) and is undone with Ctrl+Z in the image window, as a user
-would. tests/test_gimp.py asserts on OUT.
+would, and so is a colorizer's run on a grey image (its conversion to RGB included). tests/test_gimp.py
+asserts on OUT.
 """
 
 import json
@@ -83,6 +84,33 @@ try:
         "enhanced_size": enhanced_size,
         "undone_size": [image.get_width(), image.get_height()],
         "pixels_restored": pixels(image.get_layers()[0]) == before,
+    }
+
+    # A colorizer on a grey image converts it to RGB; one Ctrl+Z takes back both.
+    grey = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(str(IN / "grey-photo.png")))
+    Gimp.Display.new(grey)
+    Gimp.displays_flush()
+    before = pixels(grey.get_layers()[0])
+    procedure = Gimp.get_pdb().lookup_procedure("plug-in-gan-style")
+    config = procedure.create_config()
+    for key, value in (("run-mode", Gimp.RunMode.NONINTERACTIVE), ("image", grey), ("model", "test-colorize"),
+                       ("output", "in-place")):  # fmt: skip
+        config.set_property(key, value)
+    config.set_core_object_array("drawables", grey.get_layers())
+    status = procedure.run(config).index(0)
+    Gimp.displays_flush()
+    colorized_type = grey.get_base_type().value_nick
+    window = xdotool("search", "--onlyvisible", "--name", r"^\[grey-photo\]").splitlines()[0]
+    xdotool("windowfocus", "--sync", window, "key", "ctrl+z")
+    for _ in range(50):
+        if grey.get_base_type() == Gimp.ImageBaseType.GRAY:
+            break
+        time.sleep(0.2)
+    report["colorize_undo"] = {
+        "status": status.value_nick,
+        "colorized_type": colorized_type,
+        "undone_type": grey.get_base_type().value_nick,
+        "pixels_restored": pixels(grey.get_layers()[0]) == before,
     }
 except Exception:
     report["crash"] = traceback.format_exc()

@@ -181,6 +181,47 @@ def style_in_selection():
 
 
 @scenario
+def colorize_grey_with_alpha():
+    """A grey image with alpha, colorized in place: the image turns RGB, the alpha stays."""
+    image = load("gray-alpha.png")
+    layer = image.get_layers()[0]
+    before = dump("colorize_alpha_before", layer, "Y'A u8")
+    result = call("plug-in-gan-style", image, [layer], model="test-colorize", strength=1.0, output="in-place")
+    return {
+        "status": result["status"],
+        "base_type": image.get_base_type().value_nick,
+        "before": before,
+        "after": dump("colorize_alpha_after", layer, "R'G'B'A u8"),
+    }
+
+
+@scenario
+def colorize_selection_as_new_layer():
+    """A grey photo, a selection over part of it: a colour layer above, the grey layer as it was."""
+    image = load("grey-photo.png")
+    layer = image.get_layers()[0]
+    before = dump("colorize_layer_before", layer, "Y' u8")
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 20, 16, 64, 48)
+    result = call("plug-in-gan-style", image, [layer], model="test-colorize", strength=1.0)
+    layers = image.get_layers()
+    return {
+        "status": result["status"],
+        "base_type": image.get_base_type().value_nick,
+        "layer_names": [item.get_name() for item in layers],
+        "original": dump("colorize_layer_original", layers[1], "R'G'B' u8"),
+        "before": before,
+        "coloured": dump("colorize_layer_coloured", layers[0], "R'G'B' u8"),
+    }
+
+
+@scenario
+def colorize_failure_leaves_grey():
+    image = load("grey-photo.png")
+    result = call("plug-in-gan-style", image, image.get_layers(), model="test-nan-colorize", output="in-place")
+    return {"status": result["status"], "message": result.get("message"), "base_type": image.get_base_type().value_nick}
+
+
+@scenario
 def generate_twice():
     runs = []
     for run in range(2):

@@ -42,6 +42,26 @@ def test_translate_with_strength_zero_keeps_the_image(models, photo, tmp_path):
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), photo)
 
 
+def test_demo_upscales_colorizes_and_restyles_the_photo(models, photo, tmp_path, capsys):
+    make_image_model(models / "x4.onnx", name="test-x4", scale=4)
+    colorizer = {"task": "translate", "scale": 1, "channels_in": 1, "channels_out": 3}
+    make_image_model(models / "colorize.onnx", name="test-colorize", metadata={"working_size": 64}, **colorizer)
+    make_image_model(models / "lines.onnx", name="test-lineart", **colorizer)  # wants line drawings: not shown
+    make_image_model(models / "style.onnx", name="test-style", task="translate", scale=1)
+    write_image(tmp_path / "photo.png", photo)
+    assert main(["demo", str(tmp_path / "out"), "--photo", str(tmp_path / "photo.png")]) == 0
+    written = {p.name: read_image(p) for p in (tmp_path / "out").iterdir()}
+    assert set(written) == {
+        "photo-small.png", "photo-bicubic-x4.png", "photo-test-x4.png", "photo-grey.png",
+        "photo-test-colorize.png", "photo-test-style.png",
+    }  # fmt: skip
+    assert written["photo-grey.png"].shape == (72, 100)  # cropped to a multiple of 4, for the ×4 round trip
+    assert written["photo-test-colorize.png"].shape == written["photo-test-style.png"].shape == (72, 100, 3)
+    assert written["photo-test-x4.png"].shape == (72, 100, 3)
+    out = capsys.readouterr().out
+    assert "test-colorize        colorized the grey copy" in out and "test-style           restyled" in out
+
+
 def test_generate_many_writes_one_png_per_seed_and_a_grid(generator, tmp_path):
     out = tmp_path / "samples"
     assert main(["generate", "--model", "test-gen", "--seed", "3", "--count", "4", "-o", str(out), "--grid"]) == 0

@@ -41,8 +41,12 @@ def make_inputs(folder: Path, models: Path) -> None:
     grey = np.asarray(Image.fromarray(small).convert("L").resize((60, 40)))
     alpha = np.tile(np.linspace(0, 255, 60).astype(np.uint8), (40, 1))
     write_image(folder / "gray-alpha.png", np.dstack([grey, alpha]))
+    write_image(folder / "grey-photo.png", np.asarray(Image.fromarray(small).convert("L").resize((128, 96))))
     make_image_model(models / "test-style.onnx", name="test-style", task="translate", scale=1, seed=3)
     make_image_model(models / "test-broken.onnx", name="test-broken", scale=2)
+    colorizer = {"task": "translate", "scale": 1, "channels_in": 1, "channels_out": 3}
+    make_image_model(models / "test-colorize.onnx", name="test-colorize", seed=5, **colorizer)
+    make_image_model(models / "test-nan-colorize.onnx", name="test-nan-colorize", nonfinite=True, **colorizer)
     make_image_model(models / "test-nan.onnx", name="test-nan", scale=2, nonfinite=True)
     make_image_model(models / "test-nan-style.onnx", name="test-nan-style", task="translate", scale=1, nonfinite=True)
     (folder / "broken-model.json").write_text(json.dumps({"path": f"{gimp_root.MODELS}/test-broken.onnx"}))
@@ -87,7 +91,7 @@ def gimp_gui(gimp):
 
 
 def pixels(gimp, key: str, info: dict) -> np.ndarray:
-    channels = {"R'G'B' u8": 3, "R'G'B' u16": 3, "Y'A u8": 2, "Y' u8": 1}[info["format"]]
+    channels = {"R'G'B'A u8": 4, "R'G'B' u8": 3, "R'G'B' u16": 3, "Y'A u8": 2, "Y' u8": 1}[info["format"]]
     dtype = np.uint16 if "u16" in info["format"] else np.uint8
     data = np.frombuffer((gimp["out"] / f"{key}.raw").read_bytes(), dtype)
     return data.reshape(info["height"], info["width"], channels)
@@ -154,6 +158,38 @@ def test_style_changes_only_the_selection_as_a_new_layer_above(gimp):
     inside[20:80, 30:80] = True  # the selection (60, 40, 50×60 on the canvas) in the layer's coordinates
     assert np.array_equal(styled[~inside], original[~inside])
     assert np.abs(styled[inside].astype(int) - original[inside]).mean() > 5
+
+
+def colour_spread(rgb: np.ndarray) -> float:
+    """How far from grey: the mean difference between a pixel's largest and smallest channel."""
+    return float((rgb[..., :3].max(-1).astype(int) - rgb[..., :3].min(-1)).mean())
+
+
+def test_colorize_turns_a_grey_image_with_alpha_into_rgb_with_the_same_alpha(gimp):
+    r = gimp["report"]["colorize_grey_with_alpha"]
+    assert r["status"] == "success" and r["base_type"] == "rgb"
+    before, after = pixels(gimp, "colorize_alpha_before", r["before"]), pixels(gimp, "colorize_alpha_after", r["after"])
+    assert after.shape == (40, 60, 4) and np.array_equal(after[:, :, 3], before[:, :, 1])
+    assert colour_spread(after) > 5
+
+
+def test_colorize_of_a_selection_adds_a_colour_layer_and_keeps_the_grey_one(gimp):
+    r = gimp["report"]["colorize_selection_as_new_layer"]
+    assert r["status"] == "success" and r["base_type"] == "rgb"
+    assert r["layer_names"] == ["grey-photo.png (test-colorize)", "grey-photo.png"]
+    grey = pixels(gimp, "colorize_layer_before", r["before"])
+    original = pixels(gimp, "colorize_layer_original", r["original"])
+    coloured = pixels(gimp, "colorize_layer_coloured", r["coloured"])
+    assert np.array_equal(original, np.repeat(grey, 3, axis=2))  # only converted to RGB
+    inside = np.zeros((96, 128), bool)
+    inside[16:64, 20:84] = True
+    assert np.array_equal(coloured[~inside], original[~inside])
+    assert colour_spread(coloured[inside]) > 5
+
+
+def test_a_failing_colorizer_leaves_the_image_grey(gimp):
+    r = gimp["report"]["colorize_failure_leaves_grey"]
+    assert r["status"] == "execution-error" and r["base_type"] == "gray", r
 
 
 def test_generate_same_seed_same_pixels(gimp):
@@ -227,3 +263,9 @@ def test_enhance_from_its_dialog_then_ctrl_z_undoes_it_in_one_step(gimp_gui):
         and r["undone_size"] == [128, 128]
         and r["pixels_restored"]
     )
+
+
+def test_colorizing_a_grey_image_then_ctrl_z_restores_the_grey_image_in_one_step(gimp_gui):
+    r = gimp_gui["report"]["colorize_undo"]
+    assert r["status"] == "success" and r["colorized_type"] == "rgb"
+    assert r["undone_type"] == "gray" and r["pixels_restored"], r

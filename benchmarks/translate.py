@@ -1,0 +1,173 @@
+"""The shipped style / colorize models: quality on the validation photos, speed, and a 12-megapixel photo.
+
+- quality: each model through the engine (onnxruntime, tiles, a colorizer's working size: what a user
+  runs), scored by the same functions as `python -m training evaluate` (training/evaluation.py): a
+  colorizer and a line-art colorizer by PSNR / SSIM against the photo, colourfulness ÷ the photo's and
+  the luminance kept, next to their untouched input; a style by the patch distance of its results to
+  held-out paintings and the structure kept, next to the photos' own distance.
+- speed: megapixels per second for one 256×256 input, onnxruntime vs PyTorch eager running the same
+  architecture (rebuilt from the config in the model's metadata), the same number of threads; median
+  of 15 runs after 3 warm-ups, the two interleaved.
+- large: a 4000×3000 photo through the engine in a fresh process that imports only the engine, as the
+  plug-in's runtime does: time and peak resident memory.
+
+    python benchmarks/translate.py [--threads 2] [--skip-quality] [--skip-speed] [--skip-large]
+
+Prints Markdown tables for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+from enhance import median_seconds  # benchmarks/enhance.py, beside this script
+
+from gimp_gan_plugin import Engine
+from gimp_gan_plugin.modelformat import read_model_info
+from training.config import from_dict
+from training.evaluation import evaluate_translate, evaluate_unpaired
+from training.networks import build_generator, for_inference
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+SHIPPED = ("colorize", "lineart-color", "style-painting")
+
+
+class EngineAsGenerator(torch.nn.Module):
+    """A shipped model run by the engine, called as training's evaluation calls a generator."""
+
+    size_multiple = 1  # the engine pads and tiles any size
+
+    def __init__(self, engine: Engine, name: str):
+        super().__init__()
+        self.engine, self.name = engine, name
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        pixels = (image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        result = self.engine.process_image(self.name, pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+        return torch.from_numpy(result.copy()).permute(2, 0, 1)[None].float() / 255
+
+
+def shipped() -> list[str]:
+    return [name for name in SHIPPED if (MODELS / f"{name}.onnx").exists()]
+
+
+def quality(engine: Engine) -> None:
+    for name in shipped():
+        config = read_model_info(MODELS / f"{name}.onnx").document["provenance"]["config"]
+        G = EngineAsGenerator(engine, name)
+        if config["data"]["pairs"] == "unpaired":
+            report = evaluate_unpaired(G, "", "")
+            photos, styles = len(report["photos"]), len(report["styles"])
+            print(f"`{name}` on {photos} validation photos, to {styles} held-out paintings")
+            print("| method | patch distance to the paintings (SWD ×10³, per level) | mean | structure kept (SSIM-Y) |")
+            print("|---|---|---|---|")
+            scores, baselines = report["generated"], report["baselines"]
+            levels = ", ".join(f"{value:.0f}" for value in scores["swd_levels"])
+            baseline = ", ".join(f"{value:.0f}" for value in baselines["input_swd_levels"])
+            print(f"| **{name}** | {levels} | {scores['swd']:.0f} | {scores['structure']:.3f} |")
+            print(f"| the photo itself | {baseline} | {baselines['input_swd']:.0f} | 1 |")
+        else:
+            report = evaluate_translate(G, config["data"]["pairs"], "")
+            scores, baselines = report["generated"], report["baselines"]
+            print(f"`{name}` on {len(report['photos'])} validation photos")
+            print("| method | PSNR (dB) | SSIM | colourfulness ÷ the photo's | luminance kept (PSNR-Y, dB) |")
+            print("|---|---|---|---|---|")
+            print(
+                f"| **{name}** | {scores['psnr']:.2f} | {scores['ssim']:.4f} | {scores['colourfulness']:.2f} | "
+                f"{scores['luma_psnr']:.1f} |"
+            )
+            print(f"| the input itself | {baselines['input_psnr']:.2f} | {baselines['input_ssim']:.4f} | 0 | |")
+        print()
+
+
+def speed(threads: int) -> None:
+    torch.set_num_threads(threads)
+    print(f"| model | onnxruntime (MP/s) | PyTorch eager (MP/s) | onnxruntime ÷ PyTorch |   ({threads} threads)")
+    print("|---|---|---|---|")
+    megapixels = 256 * 256 / 1e6
+    for name in shipped():
+        path = MODELS / f"{name}.onnx"
+        info = read_model_info(path)
+        config = from_dict(info.document["provenance"]["config"])
+        channels = info.input("image").channels
+        G = for_inference(build_generator(config.model, config.data.size, channels)).eval()
+        image = np.random.default_rng(0).random((1, channels, 256, 256), dtype=np.float32)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        with torch.no_grad():
+            seconds = median_seconds({
+                "onnxruntime": lambda s=session, x=image: s.run(None, {"image": x}),
+                "torch": lambda g=G, x=image: g(torch.from_numpy(x)),
+            })  # fmt: skip
+        ort_s, torch_s = seconds["onnxruntime"], seconds["torch"]
+        print(f"| `{name}` | {megapixels / ort_s:.3f} | {megapixels / torch_s:.3f} | {torch_s / ort_s:.2f}× |")
+
+
+# Run in a fresh process that imports only the engine (not torch), so its peak memory is the plug-in's.
+LARGE_PHOTO = """
+import json, sys, time
+import numpy as np
+from PIL import Image
+from gimp_gan_plugin import Engine
+from gimp_gan_plugin.imaging import luma
+name, threads = sys.argv[2], int(sys.argv[3])
+photo = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
+image = np.ascontiguousarray(np.tile(photo, (11, 15, 1))[:3000, :4000])  # real texture, 12 MP
+engine = Engine(provider="cpu", threads=threads)
+if engine.load(name).info.input("image").channels == 1:
+    image = np.ascontiguousarray(luma(image.astype(np.float32), axis=2)[:, :, 0].round().astype(np.uint8))
+start = time.perf_counter()
+result = engine.process_image(name, image)
+seconds = time.perf_counter() - start
+peak = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]) / 1024
+print(json.dumps({"shape": list(result.shape), "seconds": seconds, "peak_mib": peak}))
+"""
+
+
+def large(threads: int) -> None:
+    photo = MODELS.parent / "tests" / "data" / "ladybird.png"
+    print("| model | input | result | time | peak resident memory |")
+    print("|---|---|---|---|---|")
+    for name in shipped():
+        child = subprocess.run(
+            [sys.executable, "-c", LARGE_PHOTO, str(photo), name, str(threads)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        report = json.loads(child.stdout.strip().splitlines()[-1])
+        height, width = report["shape"][:2]
+        print(
+            f"| `{name}` | 4000×3000 | {width}×{height}×{report['shape'][2]} | {report['seconds']:.1f} s | "
+            f"{report['peak_mib']:.0f} MiB |"
+        )
+    print(f"({threads} threads)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-large", action="store_true")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, CPU; models: {', '.join(shipped())}\n")
+    if not args.skip_quality:
+        quality(Engine(provider="cpu", threads=args.threads))
+    if not args.skip_speed:
+        speed(args.threads)
+        print()
+    if not args.skip_large:
+        large(args.threads)
+
+
+if __name__ == "__main__":
+    main()
