@@ -100,7 +100,7 @@ try:
     status = procedure.run(config).index(0)
     Gimp.displays_flush()
     colorized_type = grey.get_base_type().value_nick
-    window = xdotool("search", "--onlyvisible", "--name", r"^\[grey-photo\]").splitlines()[0]
+    window = xdotool("search", "--sync", "--onlyvisible", "--name", r" 128x96 ").splitlines()[0]  # its window
     xdotool("windowfocus", "--sync", window, "key", "ctrl+z")
     for _ in range(50):
         if grey.get_base_type() == Gimp.ImageBaseType.GRAY:

@@ -176,7 +176,7 @@ def test_colorize_turns_a_grey_image_with_alpha_into_rgb_with_the_same_alpha(gim
 def test_colorize_of_a_selection_adds_a_colour_layer_and_keeps_the_grey_one(gimp):
     r = gimp["report"]["colorize_selection_as_new_layer"]
     assert r["status"] == "success" and r["base_type"] == "rgb"
-    assert r["layer_names"] == ["grey-photo.png (test-colorize)", "grey-photo.png"]
+    assert r["layer_names"] == ["Background (test-colorize)", "Background"]
     grey = pixels(gimp, "colorize_layer_before", r["before"])
     original = pixels(gimp, "colorize_layer_original", r["original"])
     coloured = pixels(gimp, "colorize_layer_coloured", r["coloured"])
