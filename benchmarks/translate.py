@@ -69,8 +69,8 @@ def quality(engine: Engine) -> None:
             print("| method | patch distance to the paintings (SWD ×10³, per level) | mean | structure kept (SSIM-Y) |")
             print("|---|---|---|---|")
             scores, baselines = report["generated"], report["baselines"]
-            levels = ", ".join(f"{value:.0f}" for value in scores["swd_levels"])
-            baseline = ", ".join(f"{value:.0f}" for value in baselines["input_swd_levels"])
+            levels = ", ".join(f"{value:.0f}" for key, value in scores.items() if key.startswith("swd_level"))
+            baseline = ", ".join(f"{v:.0f}" for key, v in baselines.items() if key.startswith("input_swd_level"))
             print(f"| **{name}** | {levels} | {scores['swd']:.0f} | {scores['structure']:.3f} |")
             print(f"| the photo itself | {baseline} | {baselines['input_swd']:.0f} | 1 |")
         else:

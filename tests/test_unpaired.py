@@ -9,11 +9,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxscript")
 from PIL import Image, ImageOps  # noqa: E402
 
+from export.__main__ import main as export_main  # noqa: E402
 from export.generator import export_generator  # noqa: E402
 from gimp_gan_plugin import Engine  # noqa: E402
 from gimp_gan_plugin.modelformat import read_model_info  # noqa: E402
 from training import tasks  # noqa: E402
 from training.checkpoint import load_checkpoint  # noqa: E402
+from training.cli import main as training_main  # noqa: E402
 from training.config import Config, ConfigError, from_dict  # noqa: E402
 from training.evaluation import evaluate_checkpoint  # noqa: E402
 from training.image_metrics import patch_swd  # noqa: E402
@@ -74,7 +76,8 @@ def test_patch_distance_tells_a_style_from_the_same_images():
     same, other = patch_swd(photos, more), patch_swd(photos, styled)
     assert len(same) == len(other) == 3
     assert all(s * 3 < o for s, o in zip(same, other, strict=True))
-    assert patch_swd([photos[0], photos[1, :, :40]], [more[2]]) == patch_swd([photos[0], photos[1, :, :40]], [more[2]])
+    odd = [photos[0], photos[1, :, :41, :37]]  # any sizes, odd ones too
+    assert patch_swd(odd, [more[2]]) == patch_swd(odd, [more[2]])
 
 
 def test_unpaired_options_are_checked(tmp_path, folders):
@@ -129,3 +132,17 @@ def test_a_style_model_trains_evaluates_exports_and_tiles_agree(tmp_path, folder
     whole = Engine(provider="cpu", tile=4096).process_image("tiny-style", photo).astype(int)
     tiled = Engine(provider="cpu", tile=48).process_image("tiny-style", photo).astype(int)
     assert whole.shape == photo.shape and np.abs(whole - tiled).max() <= 2
+
+
+def test_evaluate_then_export_from_the_command_line_carry_the_scores_into_the_card(tmp_path, folders, capsys):
+    run_dir = tiny_style(tmp_path, folders, steps=5).run_dir
+    tasks.train(tiny_style(tmp_path, folders, steps=5))
+    assert training_main(["evaluate", str(run_dir), "--json", str(run_dir / "metrics.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "patch distance to the style" in printed and "the photos' own distance" in printed
+    output = tmp_path / "exported" / "tiny-style.onnx"
+    assert export_main([str(run_dir), "-o", str(output)]) == 0
+    metrics = read_model_info(output).document["provenance"]["metrics"]
+    assert {"swd", "swd_level0", "swd_level2", "structure"} <= set(metrics)
+    card = output.with_suffix(".md").read_text()
+    assert "the photo itself" in card and f"{metrics['swd']:.0f}" in card

@@ -86,10 +86,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.evaluation import evaluate_checkpoint
 
     report = evaluate_checkpoint(load_checkpoint(args.checkpoint), args.samples, args.data)
-    if "pairs" in report:  # a translation model
+    if report.get("pairs") == "unpaired":  # a style
+        generated, baselines = report["generated"], report["baselines"]
+        print(f"{len(report['photos'])} validation photos ({', '.join(report['photos'])})")
+        print(f"{len(report['styles'])} validation style images ({', '.join(report['styles'])})")
+        levels = ", ".join(f"{v:.0f}" for k, v in generated.items() if k.startswith("swd_level"))
+        print(f"patch distance to the style {generated['swd']:.1f} (per level, finest first: {levels})")
+        print(f"the photos' own distance {baselines['input_swd']:.1f}")
+        print(f"structure kept: SSIM-Y {generated['structure']:.3f} against the photo")
+    elif "pairs" in report:  # a paired translation model
         generated, baselines = report["generated"], report["baselines"]
         print(f"{len(report['photos'])} validation photos ({', '.join(report['photos'])}), {report['pairs']} pairs")
         print(f"PSNR {generated['psnr']:.2f} dB (the input itself: {baselines['input_psnr']:.2f} dB)")
+        print(f"SSIM {generated['ssim']:.4f} (the input itself: {baselines['input_ssim']:.4f})")
         print(f"colourfulness {generated['colourfulness']:.2f} of the photos'")
         print(f"luminance kept: PSNR-Y {generated['luma_psnr']:.2f} dB against the input")
     elif "baselines" in report:  # an enhance model

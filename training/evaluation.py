@@ -175,10 +175,13 @@ def evaluate_unpaired(G: torch.nn.Module, data_path: str, style_path: str) -> di
         "pairs": "unpaired",
         "generated": {
             "swd": float(np.mean(swd)),
-            "swd_levels": swd,
+            **{f"swd_level{level}": value for level, value in enumerate(swd)},  # finest first
             "structure": float(np.mean([float(ssim_y(r, i)) for r, i in zip(results, inputs, strict=True)])),
         },
-        "baselines": {"input_swd": float(np.mean(baseline)), "input_swd_levels": baseline},
+        "baselines": {
+            "input_swd": float(np.mean(baseline)),
+            **{f"input_swd_level{level}": value for level, value in enumerate(baseline)},
+        },
     }
 
 

@@ -100,7 +100,7 @@ def laplacian_pyramid(images: torch.Tensor, levels: int) -> list[torch.Tensor]:
     pyramid, current = [], images.double()
     for _ in range(levels - 1):
         smaller = F.avg_pool2d(current, 2)
-        pyramid.append(current - F.interpolate(smaller, scale_factor=2, mode="bilinear", align_corners=False))
+        pyramid.append(current - F.interpolate(smaller, size=current.shape[-2:], mode="bilinear", align_corners=False))
         current = smaller
     return [*pyramid, current]
 
