@@ -222,6 +222,24 @@ def colorize_failure_leaves_grey():
 
 
 @scenario
+def shipped_translate_models():
+    """The bundled colorize on a grey photo and style-painting on a colour one, in place."""
+    grey = load("grey-photo.png")
+    before = dump("shipped_colorize_before", grey.get_layers()[0], "Y' u8")
+    colorize = call("plug-in-gan-style", grey, grey.get_layers(), model="colorize", output="in-place")
+    photo = load("photo-small.png")
+    style = call("plug-in-gan-style", photo, photo.get_layers(), model="style-painting", output="in-place")
+    return {
+        "colorize": colorize["status"],
+        "base_type": grey.get_base_type().value_nick,
+        "before": before,
+        "colorized": dump("shipped_colorize_after", grey.get_layers()[0], "R'G'B' u8"),
+        "style": style["status"],
+        "styled": dump("shipped_style_after", photo.get_layers()[0], "R'G'B' u8"),
+    }
+
+
+@scenario
 def generate_twice():
     runs = []
     for run in range(2):

@@ -12,6 +12,8 @@ from PIL import Image  # noqa: E402
 
 from export.generator import export_generator  # noqa: E402
 from gimp_gan_plugin import Engine  # noqa: E402
+from gimp_gan_plugin.imaging import luma as luma_of  # noqa: E402
+from gimp_gan_plugin.imaging import psnr  # noqa: E402
 from gimp_gan_plugin.modelformat import read_model_info  # noqa: E402
 from training import tasks  # noqa: E402
 from training.checkpoint import load_checkpoint  # noqa: E402
@@ -203,3 +205,34 @@ def test_a_line_art_model_trains_exports_and_keeps_the_lines_in_the_engine(tmp_p
     drawing[:, 40:42] = 0
     result = Engine(provider="cpu").process_image("tiny-lineart", drawing)
     assert result.shape == (70, 90, 3) and np.abs(result[drawing == 0].astype(int)).max() <= 1  # lines stay black
+
+
+# -- the shipped models ---------------------------------------------------------------------------------
+
+BUNDLED = Path(__file__).resolve().parent.parent / "models"
+
+
+def bundled_engine(name: str, monkeypatch, **options) -> Engine:
+    if not (BUNDLED / f"{name}.onnx").exists():
+        pytest.skip(f"{name} is not bundled")
+    monkeypatch.setattr("gimp_gan_plugin.discovery.BUNDLED_MODEL_DIR", BUNDLED)
+    return Engine(provider="cpu", threads=2, **options)
+
+
+def test_shipped_colorizer_colours_a_grey_photo_and_keeps_its_luminance(monkeypatch):
+    engine = bundled_engine("colorize", monkeypatch)
+    photo = np.asarray(Image.open(TEST_PHOTO).convert("RGB").resize((600, 450)))  # above its working size
+    grey = luma_of(photo.astype(np.float32), axis=2)[:, :, 0].round().astype(np.uint8)
+    result = engine.process_image("colorize", grey)
+    assert result.shape == (450, 600, 3)
+    assert psnr(luma_of(result.astype(np.float32), axis=2)[:, :, 0].round(), grey) >= 35  # the bar
+    as_tensor = [torch.from_numpy(image.copy()).permute(2, 0, 1)[None] / 255 for image in (result, photo)]
+    assert float(colourfulness(as_tensor[0])) > 0.2 * float(colourfulness(as_tensor[1]))  # not grey, not sepia only
+
+
+def test_shipped_style_agrees_across_tiles_and_changes_the_photo(monkeypatch):
+    photo = np.asarray(Image.open(TEST_PHOTO).convert("RGB"))[:200, :176]
+    whole = bundled_engine("style-painting", monkeypatch, tile=4096).process_image("style-painting", photo)
+    tiled = bundled_engine("style-painting", monkeypatch, tile=64).process_image("style-painting", photo)
+    assert whole.shape == photo.shape and np.abs(whole.astype(int) - tiled).max() <= 2  # the 2/255
+    assert np.abs(whole.astype(int) - photo).mean() > 2
