@@ -120,7 +120,8 @@ from gimp_gan_plugin import Engine
 from gimp_gan_plugin.imaging import luma
 name, threads = sys.argv[2], int(sys.argv[3])
 photo = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
-image = np.ascontiguousarray(np.tile(photo, (11, 15, 1))[:3000, :4000])  # real texture, 12 MP
+repeats = (-(-3000 // photo.shape[0]), -(-4000 // photo.shape[1]), 1)
+image = np.ascontiguousarray(np.tile(photo, repeats)[:3000, :4000])  # real texture, 12 MP
 engine = Engine(provider="cpu", threads=threads)
 if engine.load(name).info.input("image").channels == 1:
     image = np.ascontiguousarray(luma(image.astype(np.float32), axis=2)[:, :, 0].round().astype(np.uint8))
