@@ -110,10 +110,11 @@ class Generator(nn.Module):
         for level in reversed(range(self.levels)):
             h = self.merge[level](torch.cat([self.up[level](h), skips.pop()], dim=1))
         out = self.head(h).float()
-        if not self.keep_luma:
+        if not (self.keep_luma or self.keep_lines):
             out = torch.tanh(out)
-        # Chroma stays linear: a tanh there, once the adversarial pull saturated it, left G no gradient back
-        # (measured: colorize's L1 jumped from 0.07 to 0.61 at step 400 and stayed).
+        # Chroma and fill stay linear: a tanh there, once saturated, left G no gradient back (measured:
+        # colorize's L1 jumped from 0.07 to 0.61 at step 400 and stayed; lineart-color's fill, white
+        # everywhere from step 500 to 1150, is likely the same trap).
         if self.colour_downscale > 1:
             out = F.interpolate(out, scale_factor=self.colour_downscale, mode="bilinear", align_corners=False)
         if self.keep_luma:
