@@ -236,3 +236,15 @@ def test_shipped_style_agrees_across_tiles_and_changes_the_photo(monkeypatch):
     tiled = bundled_engine("style-painting", monkeypatch, tile=64).process_image("style-painting", photo)
     assert whole.shape == photo.shape and np.abs(whole.astype(int) - tiled).max() <= 2  # the 2/255
     assert np.abs(whole.astype(int) - photo).mean() > 2
+
+
+def test_shipped_lineart_colorizer_keeps_every_line_black(monkeypatch):
+    engine = bundled_engine("lineart-color", monkeypatch)
+    target = torch.from_numpy(np.asarray(Image.open(TEST_PHOTO).convert("RGB")).copy()).permute(2, 0, 1)[None] / 255
+    drawing = (make_pairs(target, "lineart")[0, 0].numpy() * 255).round().astype(np.uint8)
+    result = engine.process_image("lineart-color", drawing)
+    assert result.shape == (*drawing.shape, 3)
+    lines = drawing <= 10
+    assert lines.mean() > 0.01 and result[lines].max() <= 20  # the fill multiplies the drawing
+    coloured = torch.from_numpy(result.copy()).permute(2, 0, 1)[None] / 255
+    assert float(colourfulness(coloured)) > 0.1 * float(colourfulness(target))  # not left black and white
