@@ -192,9 +192,10 @@ def test_a_failing_colorizer_leaves_the_image_grey(gimp):
     assert r["status"] == "execution-error" and r["base_type"] == "gray", r
 
 
-def test_the_shipped_colorize_and_style_models_run_in_gimp(gimp):
+def test_the_shipped_translate_models_run_in_gimp(gimp):
     r = gimp["report"]["shipped_translate_models"]
-    assert r["colorize"] == r["style"] == "success" and r["base_type"] == "rgb"
+    assert r["colorize"] == r["style"] == r["lineart"] == "success"
+    assert r["base_type"] == r["lineart_base_type"] == "rgb"
     grey = pixels(gimp, "shipped_colorize_before", r["before"])[:, :, 0].astype(np.float32)
     colorized = pixels(gimp, "shipped_colorize_after", r["colorized"]).astype(np.float32)
     assert psnr(colorized @ np.float32([0.299, 0.587, 0.114]), grey) >= 35  # the grey photo's luminance kept
