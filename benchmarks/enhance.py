@@ -124,6 +124,29 @@ def median_seconds(runs: dict[str, Callable[[], object]], repeats: int = 15) -> 
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def onnxruntime_and_torch_seconds(
+    path: Path, G: torch.nn.Module, image: np.ndarray, threads: int
+) -> tuple[float, float]:
+    """Median seconds of the exported model in onnxruntime and of `G` in PyTorch eager on `image`, interleaved."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        seconds = median_seconds({
+            "onnxruntime": lambda: session.run(None, {"image": image}),
+            "torch": lambda: G(torch.from_numpy(image)),
+        })  # fmt: skip
+    return seconds["onnxruntime"], seconds["torch"]
+
+
+def child_report(script: str, *arguments: object) -> dict:
+    """The JSON that `script` prints last, run in a fresh Python (so its peak memory is its own)."""
+    child = subprocess.run(
+        [sys.executable, "-c", script, *map(str, arguments)], capture_output=True, text=True, check=True
+    )
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
 def speed(threads: int) -> None:
     torch.set_num_threads(threads)
     print(f"| model | onnxruntime (MP/s) | PyTorch eager (MP/s) | onnxruntime ÷ PyTorch |   ({threads} threads)")
@@ -135,15 +158,7 @@ def speed(threads: int) -> None:
         info = read_model_info(path)
         config = from_dict(info.document["provenance"]["config"])
         G = for_inference(build_generator(config.model, config.data.size, 3)).eval()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        with torch.no_grad():
-            seconds = median_seconds({
-                "onnxruntime": lambda s=session: s.run(None, {"image": image}),
-                "torch": lambda g=G: g(torch.from_numpy(image)),
-            })  # fmt: skip
-        ort_s, torch_s = seconds["onnxruntime"], seconds["torch"]
+        ort_s, torch_s = onnxruntime_and_torch_seconds(path, G, image, threads)
         print(f"| `{name}` | {megapixels / ort_s:.3f} | {megapixels / torch_s:.3f} | {torch_s / ort_s:.2f}× |")
 
 
@@ -175,13 +190,7 @@ def memory(threads: int) -> None:
     print("| input | result | time | peak resident memory | result (uint8) | working set (peak − result) |")
     print("|---|---|---|---|---|---|")
     for width in MEMORY_WIDTHS:
-        child = subprocess.run(
-            [sys.executable, "-c", LARGE_PHOTO, str(photo), str(threads), str(width)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        report = json.loads(child.stdout.strip().splitlines()[-1])
+        report = child_report(LARGE_PHOTO, photo, threads, width)
         height, out_width, _ = report["shape"]
         print(
             f"| {width}×{width * 3 // 4} | {out_width}×{height} ({out_width * height / 1e6:.0f} MP) | "

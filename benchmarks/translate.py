@@ -19,15 +19,12 @@ Prints Markdown tables for docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 import torch
-from enhance import median_seconds  # benchmarks/enhance.py, beside this script
+from enhance import child_report, onnxruntime_and_torch_seconds, to_pixels, to_tensor  # beside this script
 
 from gimp_gan_plugin import Engine
 from gimp_gan_plugin.modelformat import read_model_info
@@ -49,9 +46,8 @@ class EngineAsGenerator(torch.nn.Module):
         self.engine, self.name = engine, name
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        pixels = (image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-        result = self.engine.process_image(self.name, pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
-        return torch.from_numpy(result.copy()).permute(2, 0, 1)[None].float() / 255
+        pixels = to_pixels(image)
+        return to_tensor(self.engine.process_image(self.name, pixels[:, :, 0] if pixels.shape[2] == 1 else pixels))
 
 
 def shipped() -> list[str]:
@@ -99,15 +95,7 @@ def speed(threads: int) -> None:
         channels = info.input("image").channels
         G = for_inference(build_generator(config.model, config.data.size, channels)).eval()
         image = np.random.default_rng(0).random((1, channels, 256, 256), dtype=np.float32)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        with torch.no_grad():
-            seconds = median_seconds({
-                "onnxruntime": lambda s=session, x=image: s.run(None, {"image": x}),
-                "torch": lambda g=G, x=image: g(torch.from_numpy(x)),
-            })  # fmt: skip
-        ort_s, torch_s = seconds["onnxruntime"], seconds["torch"]
+        ort_s, torch_s = onnxruntime_and_torch_seconds(path, G, image, threads)
         print(f"| `{name}` | {megapixels / ort_s:.3f} | {megapixels / torch_s:.3f} | {torch_s / ort_s:.2f}× |")
 
 
@@ -138,13 +126,7 @@ def large(threads: int) -> None:
     print("| model | input | result | time | peak resident memory |")
     print("|---|---|---|---|---|")
     for name in shipped():
-        child = subprocess.run(
-            [sys.executable, "-c", LARGE_PHOTO, str(photo), name, str(threads)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        report = json.loads(child.stdout.strip().splitlines()[-1])
+        report = child_report(LARGE_PHOTO, photo, name, threads)
         height, width = report["shape"][:2]
         print(
             f"| `{name}` | 4000×3000 | {width}×{height}×{report['shape'][2]} | {report['seconds']:.1f} s | "
