@@ -17,7 +17,7 @@ from export.generator import (
     write_card,
     write_index,
 )
-from training.checkpoint import CheckpointError, load_checkpoint
+from training.checkpoint import CheckpointError, load_checkpoint, with_chroma_gain
 from training.config import ConfigError, from_dict
 
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -31,12 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", default="")
     parser.add_argument("--description", default="")
     parser.add_argument("--license", default="MIT", help="SPDX licence of the weights")
+    parser.add_argument("--chroma-gain", type=float, help="colorizers: multiply the chroma by this (as evaluated)")
     parser.add_argument("--fp16", action="store_true", help="half-precision weights for GPUs (name gets -fp16)")
     args = parser.parse_args(argv)
     try:
         if not args.license.strip():
             raise ExportError("--license must name the weights' licence, e.g. MIT or CC-BY-4.0")
-        state = load_checkpoint(args.checkpoint)
+        state = with_chroma_gain(load_checkpoint(args.checkpoint), args.chroma_gain)
         given = args.name is not None
         name = (args.name if given else from_dict(state["config"]).name) + ("-fp16" if args.fp16 else "")
         check_name(name, "--name" if given else "the run's name (choose another with --name)")
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         check_output(output)
         run_dir = args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent
         report = read_report(run_dir / "metrics.json")
+        check_report_gain(report, from_dict(state["config"]).model.chroma_gain)
         result = export_generator(
             state, output, name, args.title.strip(), args.description.strip(), args.license.strip(),
             report.get("generated"), args.fp16,
@@ -55,6 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     error = f"max |PyTorch − ONNX| {result.max_error:.1e}"
     print(f"wrote {result.path} (opset {result.opset}; {error})" + (f", {' and '.join(written)}" if written else ""))
     return 0
+
+
+def check_report_gain(report: dict, gain: float) -> None:
+    """ExportError if the run's metrics.json measured the colorizer at another chroma gain: its numbers
+    would go into the card of a model that does not score them."""
+    measured = report.get("chroma_gain", gain)
+    if measured != gain:
+        raise ExportError(
+            f"metrics.json was measured with chroma gain {measured}, the export has {gain:g}: export with "
+            f"--chroma-gain {measured}, or evaluate again with --chroma-gain {gain:g} --json (run)/metrics.json"
+        )
 
 
 def write_card_and_index(document: dict, output: Path, report: dict) -> list[str]:

@@ -517,7 +517,12 @@ def _translate_card(document: dict, baselines: dict) -> str:
         f"- Network: U-Net, width {model['width']}, {model['levels']} levels, no normalisation (tiles agree)"
         + (", chroma only (the input's luminance is kept)" if model.get("keep_luma") else "")
         + (", a colour fill multiplied by the drawing (the lines are kept)" if model.get("keep_lines") else "")
-        + (", colour at half resolution" if model.get("colour_downscale", 1) > 1 else ""),
+        + (f", colour at 1/{model['colour_downscale']} resolution" if model.get("colour_downscale", 1) > 1 else "")
+        + (
+            f", chroma × {model['chroma_gain']:g} (chosen on validation photos)"
+            if model.get("chroma_gain", 1) != 1
+            else ""
+        ),
         f"- Loss: {loss}; {provenance['steps']} steps of {train['batch_size']} crops, Adam {train['lr_g']:g}"
         f" ({train['lr_schedule']})",
         f"- {provenance['training_time']} on {provenance['hardware']}",

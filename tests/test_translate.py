@@ -1,6 +1,7 @@
 """Paired translation (pix2pix colorize, line art): the pairs, the U-Net's kept luminance and lines,
 training, metrics, export."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxscript")
 from PIL import Image  # noqa: E402
 
+from export.__main__ import main as export_main  # noqa: E402
 from export.generator import export_generator  # noqa: E402
 from gimp_gan_plugin import Engine  # noqa: E402
 from gimp_gan_plugin.imaging import luma as luma_of  # noqa: E402
 from gimp_gan_plugin.imaging import psnr  # noqa: E402
 from gimp_gan_plugin.modelformat import read_model_info  # noqa: E402
 from training import tasks  # noqa: E402
-from training.checkpoint import load_checkpoint  # noqa: E402
+from training.checkpoint import CheckpointError, load_checkpoint, with_chroma_gain  # noqa: E402
 from training.config import Config, ConfigError, from_dict  # noqa: E402
 from training.evaluation import evaluate_checkpoint  # noqa: E402
 from training.image_metrics import colourfulness, psnr_rgb  # noqa: E402
@@ -116,6 +118,7 @@ def test_unet_options_are_checked():
         ({"keep_luma": True, "keep_lines": True}, "one or the other"),
         ({"keep_luma": False, "colour_downscale": 2}, "colour_downscale"),
         ({"colour_downscale": 3}, "colour_downscale"),
+        ({"chroma_gain": 0.0}, "chroma_gain"),
     ):
         with pytest.raises(ConfigError, match=message):
             tiny_colorize(Path("/tmp"), Path("/tmp"), model=model)
@@ -123,15 +126,15 @@ def test_unet_options_are_checked():
         tiny_colorize(Path("/tmp"), Path("/tmp"), model={"levels": 5, "colour_downscale": 2})  # 32 px, 2^5 × 2
 
 
-@pytest.mark.parametrize("colour_downscale", [1, 2])
+@pytest.mark.parametrize("colour_downscale", [1, 2, 4])
 def test_the_colorizer_keeps_the_inputs_luminance_exactly(colour_downscale):
     G = Generator(channels=1, width=8, levels=3, keep_luma=True, colour_downscale=colour_downscale)
     with torch.no_grad():
         for p in G.head.parameters():
             p.normal_(0, 1)  # strong colour
-        grey = torch.rand(2, 1, 32, 48)
+        grey = torch.rand(2, 1, 64, 96)  # multiples of 2^levels × colour_downscale
         result = G(grey)
-    assert result.shape == (2, 3, 32, 48)
+    assert result.shape == (2, 3, 64, 96)
     torch.testing.assert_close(luma(result), grey, atol=1e-5, rtol=0)
     assert colourfulness(result.clamp(0, 1)).min() > 5  # it did colour the image
 
@@ -160,7 +163,7 @@ def test_a_few_steps_lower_the_loss(tmp_path, photo_folder):
     assert loss() < 0.8 * before
 
 
-@pytest.mark.parametrize("colour_downscale", [1, 2])
+@pytest.mark.parametrize("colour_downscale", [1, 2, 4])
 def test_a_trained_colorizer_exports_evaluates_and_runs_in_the_engine(tmp_path, photo_folder, models, colour_downscale):
     config = tiny_colorize(tmp_path, photo_folder, steps=10, model={"colour_downscale": colour_downscale})
     state = load_checkpoint(tasks.train(config))
@@ -181,6 +184,33 @@ def test_a_trained_colorizer_exports_evaluates_and_runs_in_the_engine(tmp_path, 
     whole = Engine(provider="cpu", tile=4096).process_image("tiny-colorize", photo).astype(int)
     tiled = Engine(provider="cpu", tile=48).process_image("tiny-colorize", photo).astype(int)
     assert np.abs(whole - tiled).max() <= 2
+
+
+def test_a_chroma_gain_is_evaluated_and_exported_as_the_same_model(tmp_path, photo_folder, models, capsys):
+    run_dir = tasks.train(tiny_colorize(tmp_path, photo_folder, steps=10))
+    state = load_checkpoint(run_dir)
+    plain = evaluate_checkpoint(state)
+    report = evaluate_checkpoint(with_chroma_gain(state, 2.0))
+    assert (plain["chroma_gain"], report["chroma_gain"]) == (1.0, 2.0)
+    assert report["generated"]["colourfulness"] > 1.5 * plain["generated"]["colourfulness"]
+    assert report["generated"]["luma_psnr"] > 35  # more colour, the same luminance
+    (run_dir / "metrics.json").write_text(json.dumps(plain))
+    output = models / "tiny-colorize.onnx"
+    assert export_main([str(run_dir), "-o", str(output), "--chroma-gain", "2"]) == 2
+    assert "measured with chroma gain 1.0" in capsys.readouterr().err and not output.exists()
+    (run_dir / "metrics.json").write_text(json.dumps(report))
+    assert export_main([str(run_dir), "-o", str(output), "--chroma-gain", "2"]) == 0
+    assert "chroma × 2" in output.with_suffix(".md").read_text()
+    grey = np.asarray(Image.open(TEST_PHOTO).convert("L"))[:64, :64]
+    G = Generator(channels=1, width=8, levels=2, chroma_gain=2.0).eval()
+    G.load_state_dict(state["G_ema"])
+    with torch.no_grad():
+        expected = G(torch.from_numpy(grey)[None, None].float() / 255).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    result = Engine(provider="cpu").process_image("tiny-colorize", grey)
+    assert np.abs(result.astype(float) - expected * 255).max() <= 1  # the ONNX file holds the gain
+    with pytest.raises(CheckpointError, match="colorizers"):
+        with_chroma_gain(load_checkpoint(tasks.train(tiny_colorize(tmp_path / "art", photo_folder, steps=5,
+            pairs="lineart", model={"keep_luma": False, "keep_lines": True}))), 2.0)  # fmt: skip
 
 
 def test_a_line_art_model_trains_exports_and_keeps_the_lines_in_the_engine(tmp_path, photo_folder, models):

@@ -98,6 +98,22 @@ def check_checkpoint(state: Any, source: str = "the checkpoint") -> Config:
     return config
 
 
+def with_chroma_gain(state: dict[str, Any], gain: float | None) -> dict[str, Any]:
+    """The checkpoint with its colorizer's chroma gain set (None: as it is), for evaluate and export.
+
+    The gain is chosen after training, on the validation photos; it changes no weight, so it lives in the
+    config that builds the network, and the card and metadata record it like every other setting."""
+    if gain is None:
+        return state
+    config = check_checkpoint(state)
+    if not (config.model.family == "unet" and config.model.keep_luma):
+        raise CheckpointError("--chroma-gain is for colorizers (a unet with model.keep_luma)")
+    if not 0 < gain <= 4:
+        raise CheckpointError(f"--chroma-gain must be above 0 and at most 4, not {gain}")
+    model = state["config"].get("model", {}) | {"chroma_gain": gain}
+    return state | {"config": state["config"] | {"model": model}}
+
+
 def load_weights(module: nn.Module, weights: Any, what: str) -> None:
     """module.load_state_dict(weights), with weights of another network (or none) as a CheckpointError that
     names the first difference: torch's own message lists every tensor."""

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from training.checkpoint import CheckpointError, load_checkpoint
+from training.checkpoint import CheckpointError, load_checkpoint, with_chroma_gain
 from training.config import ConfigError, load_config
 from training.data import DataError
 
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     evaluate.add_argument("--data", type=Path, help="Fashion-MNIST or photo folder (default: the run's)")
     evaluate.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    evaluate.add_argument("--chroma-gain", type=float, help="colorizers: multiply the chroma by this")
 
     sample = commands.add_parser("sample", help="images from a checkpoint for the given seeds")
     sample.add_argument("checkpoint", type=Path, help="checkpoint file or run folder")
@@ -85,7 +86,8 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from training.evaluation import evaluate_checkpoint
 
-    report = evaluate_checkpoint(load_checkpoint(args.checkpoint), args.samples, args.data)
+    state = with_chroma_gain(load_checkpoint(args.checkpoint), args.chroma_gain)
+    report = evaluate_checkpoint(state, args.samples, args.data)
     if report.get("pairs") == "unpaired":  # a style
         generated, baselines = report["generated"], report["baselines"]
         print(f"{len(report['photos'])} validation photos ({', '.join(report['photos'])})")
@@ -101,6 +103,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"SSIM {generated['ssim']:.4f} (the input itself: {baselines['input_ssim']:.4f})")
         print(f"colourfulness {generated['colourfulness']:.2f} of the photos'")
         print(f"luminance kept: PSNR-Y {generated['luma_psnr']:.2f} dB against the input")
+        if "chroma_gain" in report:
+            print(f"(chroma gain {report['chroma_gain']:g})")
     elif "baselines" in report:  # an enhance model
         print(
             f"{len(report['photos'])} validation photos ({', '.join(report['photos'])}), {report['degradation']} inputs"

@@ -147,7 +147,7 @@ def evaluate_translate(G: torch.nn.Module, pairs: str, data_path: str) -> dict:
         "pairs": pairs,
         "generated": {k: means[k] for k in ("psnr", "ssim", "colourfulness", "luma_psnr")},
         "baselines": {k: means[k] for k in ("input_psnr", "input_ssim")},
-    }
+    } | ({"chroma_gain": G.chroma_gain} if G.keep_luma else {})
 
 
 @torch.no_grad()

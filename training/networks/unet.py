@@ -14,9 +14,11 @@ With `keep_lines` (line art → colour) the network predicts a colour fill and t
 multiplied by the input drawing, as an artist colours under an ink layer set to Multiply: every line
 stays exactly as drawn, black and sharp, and the network only decides the colours between them.
 
-`colour_downscale` 2 (with either) runs the U-Net on a half-size copy and predicts the chroma or the
-fill at half resolution, as JPEG's 4:2:0 stores chroma: the detail comes from the full-size input, and
-the network costs a quarter (its full-size levels dominate the cost).
+`colour_downscale` 2 or 4 (with either) runs the U-Net at 1/2 or 1/4 of the input's size and predicts
+the chroma or the fill there, as JPEG's 4:2:0 stores chroma: the detail comes from the full-size input,
+and the network costs a quarter or a sixteenth (its full-size levels dominate the cost). The input goes
+in by space-to-depth (each 2×2 or 4×4 block becomes 4 or 16 channels), not by averaging, so the first
+convolution still sees the texture that tells grass from sky.
 
 Upsampling is nearest-neighbour then a 3×3 convolution, not a transposed convolution, which leaves
 checkerboard artefacts (Odena et al. 2016).
@@ -67,20 +69,22 @@ class Generator(nn.Module):
         keep_luma: bool = True,
         keep_lines: bool = False,
         colour_downscale: int = 1,
+        chroma_gain: float = 1.0,
     ):
         super().__init__()
         if (keep_luma or keep_lines) and channels != 1:
             raise ValueError("keep_luma and keep_lines need a grey (1-channel) input")
         if keep_luma and keep_lines:
             raise ValueError("keep_luma or keep_lines, not both")
-        if colour_downscale not in (1, 2) or (colour_downscale > 1 and not (keep_luma or keep_lines)):
-            raise ValueError("colour_downscale is 1, or 2 with keep_luma or keep_lines")
+        if colour_downscale not in (1, 2, 4) or (colour_downscale > 1 and not (keep_luma or keep_lines)):
+            raise ValueError("colour_downscale is 1, or 2 or 4 with keep_luma or keep_lines")
         self.channels, self.levels = channels, levels
         self.keep_luma, self.keep_lines, self.colour_downscale = keep_luma, keep_lines, colour_downscale
+        self.chroma_gain = chroma_gain
         # Capped at 4× the first: the deep levels, 16× smaller than the image at level 4, held most of the
         # weights with 8× (a 30 MB model at width 32).
         widths = [min(width * 2**level, 4 * width) for level in range(levels + 1)]
-        self.first = _block(channels, widths[0])
+        self.first = _block(channels * colour_downscale**2, widths[0])
         self.down = nn.ModuleList(
             nn.Sequential(nn.Conv2d(a, b, 4, stride=2, padding=1), nn.LeakyReLU(0.2), _block(b, b))
             for a, b in pairwise(widths)
@@ -98,7 +102,7 @@ class Generator(nn.Module):
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The encoder's features, finest first: the skips, and what CUT's PatchNCE compares."""
-        small = F.avg_pool2d(x, self.colour_downscale) if self.colour_downscale > 1 else x
+        small = F.pixel_unshuffle(x, self.colour_downscale) if self.colour_downscale > 1 else x
         features = [self.first(small)]
         for down in self.down:
             features.append(down(features[-1]))
@@ -118,7 +122,8 @@ class Generator(nn.Module):
         if self.colour_downscale > 1:
             out = F.interpolate(out, scale_factor=self.colour_downscale, mode="bilinear", align_corners=False)
         if self.keep_luma:
-            return ycbcr_to_rgb(x.float(), 0.5 * out[:, :1], 0.5 * out[:, 1:])
+            chroma = 0.5 * self.chroma_gain * out
+            return ycbcr_to_rgb(x.float(), chroma[:, :1], chroma[:, 1:])
         if self.keep_lines:
             return (out + 1) / 2 * x.float()
         return (out + 1) / 2
@@ -163,8 +168,9 @@ class PatchProjections(nn.Module):
 def generator(config: ModelConfig, size: int, channels: int, num_classes: int = 0) -> Generator:
     """`channels` are the input's: 1 for grey (colorize, line art), 3 for a photo to restyle."""
     return Generator(
-        channels, config.width, config.levels, config.keep_luma, config.keep_lines, config.colour_downscale
-    )
+        channels, config.width, config.levels, config.keep_luma, config.keep_lines, config.colour_downscale,
+        config.chroma_gain,
+    )  # fmt: skip
 
 
 def discriminator(config: ModelConfig, size: int, channels: int, num_classes: int = 0) -> PatchDiscriminator:
