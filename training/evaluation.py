@@ -36,7 +36,8 @@ def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | No
     if task(config.model.family) == "translate" and config.data.pairs == "unpaired":
         return evaluate_unpaired(G, str(data_root or config.data.path), config.data.style_path)
     if task(config.model.family) == "translate":
-        return evaluate_translate(G, config.data.pairs, str(data_root or config.data.path))
+        report = evaluate_translate(G, config.data.pairs, str(data_root or config.data.path))
+        return report | ({"chroma_gain": config.model.chroma_gain} if config.model.keep_luma else {})
     if task(config.model.family) == "enhance":
         return evaluate_enhance(G, config.model.scale, config.data.degradation, str(data_root or config.data.path))
     if config.data.dataset != "fashion-mnist":
@@ -147,7 +148,7 @@ def evaluate_translate(G: torch.nn.Module, pairs: str, data_path: str) -> dict:
         "pairs": pairs,
         "generated": {k: means[k] for k in ("psnr", "ssim", "colourfulness", "luma_psnr")},
         "baselines": {k: means[k] for k in ("input_psnr", "input_ssim")},
-    } | ({"chroma_gain": G.chroma_gain} if G.keep_luma else {})
+    }
 
 
 @torch.no_grad()
