@@ -495,10 +495,12 @@ def _translate_card(document: dict, baselines: dict) -> str:
         how = f"{pairs} pairs made on the fly (training/tasks/translate.py)"
         pixel = [
             f"{name} × {train[f'{key}_weight']:g}"
-            for name, key in (("L1", "l1"), ("MSE", "mse"))
+            for name, key in (("L1", "l1"), ("MSE", "mse"), ("−PSNR per image (dB)", "psnr"))
             if train.get(f"{key}_weight")
         ]
-        loss = " + ".join([*pixel, f"conditional PatchGAN ({train['loss']}) × {train['adversarial_weight']:g}"])
+        if train["adversarial_weight"]:
+            pixel.append(f"conditional PatchGAN ({train['loss']}) × {train['adversarial_weight']:g}")
+        loss = " + ".join(pixel)
     lines = [
         *_card_heading(document),
         f"`python -m gimp_gan_plugin translate photo.png -o result.png --model {document['name']}`: any size",

@@ -163,6 +163,31 @@ def test_a_few_steps_lower_the_loss(tmp_path, photo_folder):
     assert loss() < 0.8 * before
 
 
+def test_a_colorizer_leaves_black_and_white_photos_out_of_training(tmp_path, photo_folder):
+    grey = photo_folder / "old.jpg"
+    Image.open(TEST_PHOTO).convert("L").convert("RGB").resize((600, 600)).save(grey, quality=80)  # JPEG noise
+    colorize = TranslateRun(tiny_colorize(tmp_path / "c", photo_folder))
+    assert colorize.photos.black_and_white == [grey] and "1 black-and-white left out" in colorize.describe_data()
+    model = {"keep_luma": False, "keep_lines": True}
+    lineart = TranslateRun(tiny_colorize(tmp_path / "l", photo_folder, pairs="lineart", model=model))
+    assert lineart.photos.black_and_white == []  # a grey drawing is still a drawing to learn from
+
+
+def test_the_psnr_loss_trains_a_colorizer(tmp_path, photo_folder):
+    config = tiny_colorize(tmp_path, photo_folder, steps=60, l1_weight=0.0, psnr_weight=1.0)
+    run = TranslateRun(config)
+    inputs, targets = run._batch()
+
+    def psnr() -> float:
+        with torch.no_grad():
+            return float(psnr_rgb(run.G_raw(inputs).clamp(0, 1), targets).mean())
+
+    before = psnr()
+    for _ in range(60):
+        run.train_step()
+    assert psnr() > before + 1.0
+
+
 @pytest.mark.parametrize("colour_downscale", [1, 2, 4])
 def test_a_trained_colorizer_exports_evaluates_and_runs_in_the_engine(tmp_path, photo_folder, models, colour_downscale):
     config = tiny_colorize(tmp_path, photo_folder, steps=10, model={"colour_downscale": colour_downscale})

@@ -122,11 +122,18 @@ def readable_photos(
         yield i, path, images
 
 
+def is_black_and_white(image: np.ndarray) -> bool:
+    """True for an (H, W, 3) photo whose channels agree everywhere (within JPEG's rounding): a colorizer
+    trained on it would learn that such scenes stay grey."""
+    return int(np.ptp(image, axis=2).max()) <= 8
+
+
 class PhotoCrops:
     """Random square crops of the training photos, each photo at every size of `downscales`.
 
     Crops are flipped and turned at random; `rotate=False` keeps them upright, for models that learn
-    where things are in a scene (the sky is blue at the top)."""
+    where things are in a scene (the sky is blue at the top). `colour_only` leaves out black-and-white
+    photos (listed in `black_and_white`)."""
 
     def __init__(
         self,
@@ -135,10 +142,14 @@ class PhotoCrops:
         flip: bool = True,
         downscales: Downscales = HR_DOWNSCALES,
         rotate: bool = True,
+        colour_only: bool = False,
     ):
         self.size, self.flip, self.rotate = size, flip, rotate
-        self.images, self.skipped = [], []
-        for _, _, images in readable_photos(photos, downscales, self.skipped):
+        self.images, self.skipped, self.black_and_white = [], [], []
+        for _, path, images in readable_photos(photos, downscales, self.skipped):
+            if colour_only and is_black_and_white(images[0]):
+                self.black_and_white.append(path)
+                continue
             self.images += [image for image in images if min(image.shape[:2]) >= size]
         if photos and len(self.skipped) == len(photos):
             path, reason = self.skipped[0]

@@ -42,6 +42,7 @@ SCENE_SIDES = (200, 400)  # the shorter side of a photo as training sees it, in 
 # 320): the engine runs it on a copy this size and puts the chroma under the full-size luminance.
 WORKING_SIZE = 512
 VALIDATION_CROP = 256
+PSNR_CAP = 40.0  # dB: train.psnr_weight's loss stops pulling at an image this close
 GRID_CROPS = 4
 
 
@@ -123,7 +124,9 @@ class TranslateRun(Run):
     def _setup(self) -> tuple[nn.Module, nn.Module | None]:
         data, model = self.config.data, self.config.model
         training, validation = scene_photos(data.path, data.pairs)
-        self.photos = PhotoCrops(training, data.size, data.flip, scene_downscales, rotate=False)
+        self.photos = PhotoCrops(
+            training, data.size, data.flip, scene_downscales, rotate=False, colour_only=data.pairs == "colorize"
+        )
         self.skipped = self.photos.skipped
         if validation:
             targets, skipped = validation_crops(validation, VALIDATION_CROP, downscale=validation_downscale)
@@ -141,6 +144,7 @@ class TranslateRun(Run):
         return (
             f"{len(self.photos)} photo sizes ({self.photos.pixels / 1e6:.0f} megapixels), "
             f"{self.config.data.pairs} pairs{describe_skipped(self.skipped)}"
+            + (f", {len(self.photos.black_and_white)} black-and-white left out" if self.photos.black_and_white else "")
         )
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,6 +164,9 @@ class TranslateRun(Run):
         loss, adversarial, d_loss = train.l1_weight * l1, zero, zero
         if train.mse_weight:
             loss = loss + train.mse_weight * F.mse_loss(results, targets)
+        if train.psnr_weight:
+            per_image = (results - targets).pow(2).flatten(1).mean(1)
+            loss = loss + train.psnr_weight * (10 * torch.log10(per_image + 10 ** (-PSNR_CAP / 10))).mean()
         if self.D is not None:
             self.D_raw.requires_grad_(False)  # D judges here, it is not trained: no gradients, no DDP sync
             with self.autocast:
