@@ -495,7 +495,7 @@ def _translate_card(document: dict, baselines: dict) -> str:
         how = f"{pairs} pairs made on the fly (training/tasks/translate.py)"
         pixel = [
             f"{name} × {train[f'{key}_weight']:g}"
-            for name, key in (("L1", "l1"), ("MSE", "mse"), ("−PSNR per image (dB)", "psnr"))
+            for name, key in (("L1", "l1"), ("MSE", "mse"))
             if train.get(f"{key}_weight")
         ]
         if train["adversarial_weight"]:

@@ -92,10 +92,6 @@ class TrainConfig:
     # Paired translation adds mse_weight·MSE: the loss whose optimum is the conditional mean, the best a
     # colorizer can do for PSNR where several colours are plausible (L1's optimum, the median, commits to one).
     mse_weight: float = 0.0
-    # ... and psnr_weight·(−PSNR in dB, averaged over the batch's images): what the validation score averages.
-    # MSE pooled over a batch is ruled by its most colourful crops; per image in dB, a faint tint that ruins a
-    # near-grey scene costs as much as a missed colour in a vivid one. PSNR is capped at 40 dB (PSNR_CAP).
-    psnr_weight: float = 0.0
     # Unpaired translation (CUT): adversarial_weight·GAN + nce_weight·PatchNCE(input, output), plus with
     # nce_identity the same PatchNCE between a style image and G's output for it (CUT; off: FastCUT).
     nce_weight: float = 1.0
@@ -242,10 +238,8 @@ def validate(config: Config, source: str) -> None:
         keeps_input = model.keep_luma or model.keep_lines
         if model.colour_downscale not in (1, 2, 4) or (model.colour_downscale > 1 and not keeps_input):
             problems.append("model.colour_downscale must be 1, or 2 or 4 with model.keep_luma or model.keep_lines")
-        if min(train.l1_weight, train.mse_weight, train.psnr_weight, train.adversarial_weight, train.nce_weight) < 0:
-            problems.append(
-                "train.l1_weight, mse_weight, psnr_weight, adversarial_weight and nce_weight must not be negative"
-            )
+        if min(train.l1_weight, train.mse_weight, train.adversarial_weight, train.nce_weight) < 0:
+            problems.append("train.l1_weight, mse_weight, adversarial_weight and nce_weight must not be negative")
         if data.pairs == "unpaired" and keeps_input:
             problems.append("unpaired translation restyles colour images: set model.keep_luma = false")
         if train.nce_patches < 1:

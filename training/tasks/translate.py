@@ -42,7 +42,6 @@ SCENE_SIDES = (200, 400)  # the shorter side of a photo as training sees it, in 
 # 320): the engine runs it on a copy this size and puts the chroma under the full-size luminance.
 WORKING_SIZE = 512
 VALIDATION_CROP = 256
-PSNR_CAP = 40.0  # dB: train.psnr_weight's loss stops pulling at an image this close
 GRID_CROPS = 4
 
 
@@ -164,9 +163,6 @@ class TranslateRun(Run):
         loss, adversarial, d_loss = train.l1_weight * l1, zero, zero
         if train.mse_weight:
             loss = loss + train.mse_weight * F.mse_loss(results, targets)
-        if train.psnr_weight:
-            per_image = (results - targets).pow(2).flatten(1).mean(1)
-            loss = loss + train.psnr_weight * (10 * torch.log10(per_image + 10 ** (-PSNR_CAP / 10))).mean()
         if self.D is not None:
             self.D_raw.requires_grad_(False)  # D judges here, it is not trained: no gradients, no DDP sync
             with self.autocast:
