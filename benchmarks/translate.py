@@ -11,7 +11,11 @@
 - large: a 4000×3000 photo through the engine in a fresh process that imports only the engine, as the
   plug-in's runtime does: time and peak resident memory.
 
-    python benchmarks/translate.py [--threads 2] [--skip-quality] [--skip-speed] [--skip-large]
+With the quality it writes the README's example, docs/images/translate.png: the test photo's grey,
+`colorize`'s result, the photo, `style-painting`'s result.
+
+    python benchmarks/translate.py [--threads 2] [--models colorize ...] [--skip-quality] [--skip-speed]
+                                   [--skip-large]
 
 Prints Markdown tables for docs/benchmarks.md.
 """
@@ -25,6 +29,7 @@ import numpy as np
 import onnxruntime
 import torch
 from enhance import child_report, onnxruntime_and_torch_seconds, to_pixels, to_tensor  # beside this script
+from PIL import Image
 
 from gimp_gan_plugin import Engine
 from gimp_gan_plugin.modelformat import read_model_info
@@ -33,6 +38,7 @@ from training.evaluation import evaluate_translate, evaluate_unpaired
 from training.networks import build_generator, for_inference
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
+TEST_PHOTO = MODELS.parent / "tests" / "data" / "ladybird.png"
 SHIPPED = ("colorize", "lineart-color", "style-painting")
 
 
@@ -50,12 +56,28 @@ class EngineAsGenerator(torch.nn.Module):
         return to_tensor(self.engine.process_image(self.name, pixels[:, :, 0] if pixels.shape[2] == 1 else pixels))
 
 
-def shipped() -> list[str]:
-    return [name for name in SHIPPED if (MODELS / f"{name}.onnx").exists()]
+def shipped(chosen: list[str] | None = None) -> list[str]:
+    return [name for name in chosen or SHIPPED if (MODELS / f"{name}.onnx").exists()]
 
 
-def quality(engine: Engine) -> None:
-    for name in shipped():
+def example_figure(engine: Engine, path: Path) -> None:
+    """grey | colorize | the photo | style-painting, side by side with 2-pixel gaps."""
+    photo = np.asarray(Image.open(TEST_PHOTO).convert("RGB"))
+    grey = np.asarray(Image.fromarray(photo).convert("L"))
+    panels = [
+        np.repeat(grey[:, :, None], 3, axis=2),
+        engine.process_image("colorize", grey),
+        photo,
+        engine.process_image("style-painting", photo),
+    ]
+    gap = np.full((photo.shape[0], 2, 3), 255, np.uint8)
+    row = np.concatenate([part for panel in panels for part in (panel, gap)][:-1], axis=1)
+    Image.fromarray(row).save(path)
+    print(f"wrote {path}\n")
+
+
+def quality(engine: Engine, models: list[str]) -> None:
+    for name in models:
         config = read_model_info(MODELS / f"{name}.onnx").document["provenance"]["config"]
         G = EngineAsGenerator(engine, name)
         if config["data"]["pairs"] == "unpaired":
@@ -83,12 +105,12 @@ def quality(engine: Engine) -> None:
         print()
 
 
-def speed(threads: int) -> None:
+def speed(threads: int, models: list[str]) -> None:
     torch.set_num_threads(threads)
     print(f"| model | onnxruntime (MP/s) | PyTorch eager (MP/s) | onnxruntime ÷ PyTorch |   ({threads} threads)")
     print("|---|---|---|---|")
     megapixels = 256 * 256 / 1e6
-    for name in shipped():
+    for name in models:
         path = MODELS / f"{name}.onnx"
         info = read_model_info(path)
         config = from_dict(info.document["provenance"]["config"])
@@ -121,12 +143,11 @@ print(json.dumps({"shape": list(result.shape), "seconds": seconds, "peak_mib": p
 """
 
 
-def large(threads: int) -> None:
-    photo = MODELS.parent / "tests" / "data" / "ladybird.png"
+def large(threads: int, models: list[str]) -> None:
     print("| model | input | result | time | peak resident memory |")
     print("|---|---|---|---|---|")
-    for name in shipped():
-        report = child_report(LARGE_PHOTO, photo, name, threads)
+    for name in models:
+        report = child_report(LARGE_PHOTO, TEST_PHOTO, name, threads)
         height, width = report["shape"][:2]
         print(
             f"| `{name}` | 4000×3000 | {width}×{height}×{report['shape'][2]} | {report['seconds']:.1f} s | "
@@ -138,18 +159,23 @@ def large(threads: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", nargs="+", choices=SHIPPED, help="the shipped models to measure (default: all)")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-large", action="store_true")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, CPU; models: {', '.join(shipped())}\n")
+    models = shipped(args.models)
+    print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, CPU; models: {', '.join(models)}\n")
     if not args.skip_quality:
-        quality(Engine(provider="cpu", threads=args.threads))
+        engine = Engine(provider="cpu", threads=args.threads)
+        if {"colorize", "style-painting"} <= set(shipped()):
+            example_figure(engine, MODELS.parent / "docs" / "images" / "translate.png")
+        quality(engine, models)
     if not args.skip_speed:
-        speed(args.threads)
+        speed(args.threads, models)
         print()
     if not args.skip_large:
-        large(args.threads)
+        large(args.threads, models)
 
 
 if __name__ == "__main__":
