@@ -280,6 +280,7 @@ def _enhance_document(state, config, classes, G, name, title, description, licen
 
 def _translate_document(state, config, classes, G, name, title, description, license, metrics) -> dict:
     """The model-format-1 metadata of an image translation model: [0, 1] in, RGB in [0, 1] out, same size."""
+    method = "CycleGAN" if config.train.unpaired_method == "cyclegan" else "CUT"
     described = {
         "colorize": (
             "Colorize",
@@ -292,8 +293,8 @@ def _translate_document(state, config, classes, G, name, title, description, lic
         ),
         "unpaired": (
             name.replace("-", " ").capitalize(),
-            "Restyles photos in the style of a set of images, learned without pairs (CUT); the photo's shapes "
-            "stay where they are.",
+            f"Restyles photos in the style of a set of images, learned without pairs ({method}); the photo's "
+            "shapes stay where they are.",
         ),
     }
     default_title, default_description = described.get(
@@ -486,7 +487,13 @@ def _translate_card(document: dict, baselines: dict) -> str:
     provenance = document["provenance"]
     config, metrics = provenance["config"], provenance.get("metrics", {})
     train, model, pairs = config["train"], config["model"], config["data"]["pairs"]
-    if pairs == "unpaired":
+    if pairs == "unpaired" and train.get("unpaired_method") == "cyclegan":
+        how = "photos and the style's images, unpaired (training/tasks/cyclegan.py)"
+        loss = (
+            f"two PatchGANs ({train['loss']}) × {train['adversarial_weight']} + round-trip L1 × "
+            f"{train['cycle_weight']:g} + identity L1 × {train['cycle_weight'] * train['cycle_identity']:g} (CycleGAN)"
+        )
+    elif pairs == "unpaired":
         how = "photos and the style's images, unpaired (training/tasks/unpaired.py)"
         loss = f"PatchGAN ({train['loss']}) × {train['adversarial_weight']} + PatchNCE × {train['nce_weight']}" + (
             " with the identity term (CUT)" if train["nce_identity"] else " (FastCUT)"

@@ -21,6 +21,7 @@ except ModuleNotFoundError:  # Python 3.10
 # How translation pairs are made (training/tasks/translate.py), or "unpaired": photos in, the style's images
 # as examples of the output (training/tasks/unpaired.py).
 PAIRS = ("colorize", "lineart", "unpaired")
+UNPAIRED_METHODS = ("cut", "cyclegan")  # training/tasks/unpaired.py, training/tasks/cyclegan.py
 
 
 class ConfigError(Exception):
@@ -59,8 +60,8 @@ class ModelConfig:
     keep_lines: bool = False  # unet: predict a colour fill, multiplied by the input drawing (line art)
     colour_downscale: int = 1  # unet with keep_luma or keep_lines: 2 or 4 predict colour at 1/2 or 1/4 resolution
     # unet with keep_luma: the predicted chroma is multiplied by this. Set after training (evaluate and export
-    # take --chroma-gain): an MSE-trained colorizer predicts the mean of the plausible colours, fainter than
-    # any of them, and a gain above 1 trades a little PSNR for colour, measured on the validation photos.
+    # take --chroma-gain) to trade PSNR against colour, measured on the validation photos: a regression's
+    # colours are a mean of the plausible ones, so a gain above 1 buys colour for PSNR, below 1 the reverse.
     chroma_gain: float = 1.0
 
 
@@ -97,6 +98,12 @@ class TrainConfig:
     nce_weight: float = 1.0
     nce_identity: bool = True
     nce_patches: int = 256  # patches compared per image and encoder level
+    # ... or CycleGAN (Zhu et al. 2017): a second generator back to photos and a second discriminator;
+    # adversarial_weight·(both GANs) + cycle_weight·(L1 of each round trip) + cycle_identity·cycle_weight·(L1
+    # of each generator on its own output domain).
+    unpaired_method: str = "cut"  # or "cyclegan"
+    cycle_weight: float = 10.0
+    cycle_identity: float = 0.5
 
 
 @dataclass
@@ -244,6 +251,10 @@ def validate(config: Config, source: str) -> None:
             problems.append("unpaired translation restyles colour images: set model.keep_luma = false")
         if train.nce_patches < 1:
             problems.append("train.nce_patches must be at least 1")
+        if train.unpaired_method not in UNPAIRED_METHODS:
+            problems.append(f"train.unpaired_method must be one of {', '.join(UNPAIRED_METHODS)}")
+        if min(train.cycle_weight, train.cycle_identity) < 0:
+            problems.append("train.cycle_weight and cycle_identity must not be negative")
     elif enhance:
         if model.scale not in (1, 2, 3, 4):
             problems.append(f"model.scale must be 1, 2, 3 or 4, got {model.scale}")

@@ -1,7 +1,8 @@
 """Training tasks by what their models do: adding a task is one file here and one line in RUNS.
 
 A network family (training/networks) says which model-format task its generator performs; the run of
-that task trains it, except that translation without pairs (data.pairs = "unpaired") is CUT's run.
+that task trains it, except that translation without pairs (data.pairs = "unpaired") is CUT's run, or
+CycleGAN's with train.unpaired_method = "cyclegan".
 Imports flow one way: config → networks → loop → tasks → cli, evaluation, export.
 """
 
@@ -13,19 +14,23 @@ from training import distributed
 from training.config import Config
 from training.loop import Run
 from training.networks import task
+from training.tasks.cyclegan import CycleGanRun
 from training.tasks.enhance import EnhanceRun
 from training.tasks.gan import GanRun
 from training.tasks.translate import TranslateRun
 from training.tasks.unpaired import UnpairedRun
 
 RUNS: dict[str, type[Run]] = {
-    "generate": GanRun, "enhance": EnhanceRun, "translate": TranslateRun, "unpaired": UnpairedRun
+    "generate": GanRun, "enhance": EnhanceRun, "translate": TranslateRun, "unpaired": UnpairedRun,
+    "cyclegan": CycleGanRun,
 }  # fmt: skip
 
 
 def run_class(config: Config) -> type[Run]:
     kind = task(config.model.family)
-    return RUNS["unpaired" if kind == "translate" and config.data.pairs == "unpaired" else kind]
+    if kind == "translate" and config.data.pairs == "unpaired":
+        return RUNS["cyclegan" if config.train.unpaired_method == "cyclegan" else "unpaired"]
+    return RUNS[kind]
 
 
 def train(config: Config, resume: bool = False) -> Path:

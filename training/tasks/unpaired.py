@@ -43,6 +43,10 @@ from training.tasks.translate import GRID_CROPS, scene_downscales, scene_photos,
 log = logging.getLogger("training")
 
 VALIDATION_CROP = 192  # Wesnoth's 640×480 story art at its validation size is 240 pixels high
+WATCHED = {  # losses.png's curves besides the content loss, CUT's and CycleGAN's (title → log column)
+    "G adversarial loss": "adversarial", "D loss": "d_loss",
+    "patch distance to the style": "swd", "structure kept (SSIM-Y)": "structure",
+}  # fmt: skip
 
 
 def style_images(style_path: str) -> tuple[list[Path], list[Path]]:
@@ -159,7 +163,8 @@ class UnpairedRun(Run):
         grid = torch.stack([self.inputs[:GRID_CROPS], results[:GRID_CROPS]], 1).flatten(0, 1)
         save_grid(grid * 2 - 1, self.run_dir / "samples" / f"step-{self.step:06d}.png", columns=4)
         self._rewrite_last_row(checks)
-        self._plot_columns({
-            "PatchNCE loss": "nce", "G adversarial loss": "adversarial", "D loss": "d_loss",
-            "patch distance to the style": "swd", "structure kept (SSIM-Y)": "structure",
-        })  # fmt: skip
+        self._plot_columns(self._curves())
+
+    def _curves(self) -> dict[str, str]:
+        """losses.png's curves: title → log column."""
+        return {"PatchNCE loss": "nce"} | WATCHED
