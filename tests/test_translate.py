@@ -119,6 +119,7 @@ def test_unet_options_are_checked():
         ({"keep_luma": False, "colour_downscale": 2}, "colour_downscale"),
         ({"colour_downscale": 3}, "colour_downscale"),
         ({"chroma_gain": 0.0}, "chroma_gain"),
+        ({"residual": True}, "residual"),
     ):
         with pytest.raises(ConfigError, match=message):
             tiny_colorize(Path("/tmp"), Path("/tmp"), model=model)

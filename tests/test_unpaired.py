@@ -44,12 +44,12 @@ def folders(tmp_path):
     return tmp_path / "photos", tmp_path / "style"
 
 
-def tiny_style(tmp_path: Path, folders, steps: int = 30, **train) -> Config:
+def tiny_style(tmp_path: Path, folders, steps: int = 30, model: dict | None = None, **train) -> Config:
     photos, style = folders
     return from_dict({
         "name": "tiny-style",
         "data": {"dataset": "photos", "path": str(photos), "style_path": str(style), "size": 32, "pairs": "unpaired"},
-        "model": {"family": "unet", "width": 8, "levels": 2, "d_width": 8, "keep_luma": False},
+        "model": {"family": "unet", "width": 8, "levels": 2, "d_width": 8, "keep_luma": False} | (model or {}),
         "train": {"steps": steps, "batch_size": 2, "lr_g": 2e-3, "lr_d": 2e-3, "loss": "lsgan", "nce_patches": 64,
                   "ema_halflife_kimg": 0.05, "threads": 1} | train,
         "output": {"run_dir": str(tmp_path / "run"), "log_every": 5, "sample_every": 10, "checkpoint_every": 5},
@@ -157,8 +157,20 @@ def test_cyclegan_resumes_bit_for_bit_and_exports_the_forward_generator(tmp_path
     assert exported.max_error < 1e-4 and "CycleGAN" in exported.document["description"]
 
 
-def test_a_style_model_trains_evaluates_exports_and_tiles_agree(tmp_path, folders, models):
-    state = load_checkpoint(tasks.train(tiny_style(tmp_path, folders, steps=10)))
+def test_a_residual_generator_starts_as_the_identity_and_learns_a_change(tmp_path, folders):
+    run = UnpairedRun(tiny_style(tmp_path, folders, model={"residual": True}, adversarial_weight=1.0, nce_weight=0.0))
+    photos, _ = run._batch(torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(run.G_raw(photos), photos)
+        for _ in range(10):
+            with torch.enable_grad():
+                run.train_step()
+        assert (run.G_raw(photos) - photos).abs().mean() > 1e-3  # the adversarial loss alone moved it
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_a_style_model_trains_evaluates_exports_and_tiles_agree(tmp_path, folders, models, residual):
+    state = load_checkpoint(tasks.train(tiny_style(tmp_path, folders, steps=10, model={"residual": residual})))
     report = evaluate_checkpoint(state)
     assert report["photos"] == ["c"] and report["styles"] == ["c"]
     assert report["generated"]["swd"] > 0 and 0 < report["generated"]["structure"] <= 1

@@ -63,6 +63,7 @@ class ModelConfig:
     # take --chroma-gain) to trade PSNR against colour, measured on the validation photos: a regression's
     # colours are a mean of the plausible ones, so a gain above 1 buys colour for PSNR, below 1 the reverse.
     chroma_gain: float = 1.0
+    residual: bool = False  # unet, unpaired (RGB to RGB): predict a change added to the input (G starts as identity)
 
 
 @dataclass
@@ -240,6 +241,8 @@ def validate(config: Config, source: str) -> None:
                             f"({multiple})")  # fmt: skip
         if not 0 < model.chroma_gain <= 4:
             problems.append(f"model.chroma_gain must be above 0 and at most 4, not {model.chroma_gain}")
+        if model.residual and data.pairs != "unpaired":
+            problems.append("model.residual is for unpaired translation (RGB in and out)")
         if model.keep_luma and model.keep_lines:
             problems.append("model.keep_luma and model.keep_lines: one or the other")
         keeps_input = model.keep_luma or model.keep_lines
