@@ -63,6 +63,8 @@ class ModelConfig:
     # take --chroma-gain) to trade PSNR against colour, measured on the validation photos: a regression's
     # colours are a mean of the plausible ones, so a gain above 1 buys colour for PSNR, below 1 the reverse.
     chroma_gain: float = 1.0
+    mapping_layers: int = 4  # stylegan: layers of the mapping MLP z → w (StyleGAN's 8 is for 1024-px faces)
+    style_mixing: float = 0.9  # stylegan: probability that a training batch mixes two latents' styles
     residual: bool = False  # unet, unpaired (RGB to RGB): predict a change added to the input (G starts as identity)
 
 
@@ -76,6 +78,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     n_critic: int = 1  # discriminator updates per generator update
     r1_gamma: float = 0.0  # R1 gradient penalty on real images (Mescheder et al. 2018); 0 = off
+    r1_every: int = 1  # lazy regularisation (StyleGAN2): R1 every k D steps, weighted k×
     gp_weight: float = 10.0  # WGAN-GP's gradient penalty (loss "wgan-gp" only)
     ema_halflife_kimg: float = 10.0  # EMA of G's weights, half-life in thousands of images; 0 = off
     augment: str = ""  # DiffAugment policy for small data sets, e.g. "color,translation,cutout"
@@ -284,7 +287,9 @@ def validate(config: Config, source: str) -> None:
         problems.append(f"train.loss must be one of {', '.join(LOSSES)}, got {train.loss!r}")
     if train.loss == "wgan-gp" and model.d_batch_norm:
         problems.append("train.loss 'wgan-gp' needs model.d_batch_norm = false (the penalty is per sample)")
-    for name in ("steps", "batch_size", "n_critic"):
+    if not 0 <= model.style_mixing <= 1 or model.mapping_layers < 1:
+        problems.append("model.style_mixing must be 0 to 1 and model.mapping_layers at least 1")
+    for name in ("steps", "batch_size", "n_critic", "r1_every"):
         if getattr(train, name) < 1:
             problems.append(f"train.{name} must be at least 1")
     for name in ("log_every", "sample_every", "checkpoint_every", "grid_seeds"):

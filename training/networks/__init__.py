@@ -12,9 +12,11 @@ from types import ModuleType
 from torch import nn
 
 from training.config import ModelConfig
-from training.networks import dcgan, rrdb, srvgg, unet
+from training.networks import dcgan, rrdb, srvgg, stylegan, unet
 
-FAMILIES: dict[str, ModuleType] = {"dcgan": dcgan, "srvgg": srvgg, "rrdb": rrdb, "unet": unet}
+FAMILIES: dict[str, ModuleType] = {
+    "dcgan": dcgan, "stylegan": stylegan, "srvgg": srvgg, "rrdb": rrdb, "unet": unet,
+}  # fmt: skip
 
 
 def task(family: str) -> str:

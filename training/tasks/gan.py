@@ -62,9 +62,11 @@ class GanRun(Run):
         classes = f" in {len(self.classes)} classes" if self.classes else ""
         return f"{len(self.data)} images{classes}{describe_skipped(self.data.skipped)}"
 
-    def d_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def d_step(self, real: torch.Tensor, labels: torch.Tensor | None, regularize: bool = True) -> torch.Tensor:
+        """One D update; R1 (if on) only when `regularize` (lazy R1: every r1_every-th update, r1_every× as strong)."""
         train = self.config.train
-        real = real.detach().requires_grad_(train.r1_gamma > 0)
+        regularize = regularize and train.r1_gamma > 0
+        real = real.detach().requires_grad_(regularize)
         z = torch.randn(len(real), self.config.model.latent_size, device=self.device)
         with torch.no_grad(), self.autocast:
             fake = self.G_raw(z, labels)
@@ -73,9 +75,9 @@ class GanRun(Run):
             fake_logits = self.D(diff_augment(fake, train.augment), labels).float()
         loss = discriminator_loss(train.loss, real_logits, fake_logits)
         penalty = torch.zeros((), device=self.device)
-        if train.r1_gamma > 0:
+        if regularize:
             penalty = r1_penalty(real_logits, real)
-            loss = loss + train.r1_gamma / 2 * penalty
+            loss = loss + train.r1_gamma / 2 * train.r1_every * penalty
         if train.loss == "wgan-gp":
             with self.autocast:
                 penalty = gradient_penalty(
@@ -107,10 +109,12 @@ class GanRun(Run):
         Returns [D loss, G loss, mean D(real), mean D(fake), penalty] as one tensor, so the loop can sum
         them on the device and synchronise only when it logs.
         """
-        for k in range(self.config.train.n_critic):
-            real, labels = fetch(self.data, self.batches.indices(self.step * self.config.train.n_critic + k))
+        train = self.config.train
+        for k in range(train.n_critic):
+            update = self.step * train.n_critic + k
+            real, labels = fetch(self.data, self.batches.indices(update))
             real = real.to(self.device, non_blocking=True)
-            d_stats = self.d_step(real, labels.to(self.device) if self.classes else None)
+            d_stats = self.d_step(real, labels.to(self.device) if self.classes else None, update % train.r1_every == 0)
         g_loss = self.g_step()
         self.update_ema()
         self.step += 1
