@@ -1,5 +1,5 @@
 """The style-based generator (training/networks/stylegan.py): shapes, modulation, truncation, style mixing,
-noise, and training through the GAN task with lazy R1."""
+noise, training through the GAN task with lazy R1; and its emoji data set."""
 
 import pytest
 
@@ -11,6 +11,9 @@ from test_training_data import tiny_fashion  # noqa: E402
 from training import tasks  # noqa: E402
 from training.checkpoint import load_checkpoint  # noqa: E402
 from training.config import ConfigError, from_dict  # noqa: E402
+from training.data import DataError  # noqa: E402
+from training.emoji import EMOJI_TEST, Emoji, emoji_list  # noqa: E402
+from training.emoji import FONT as EMOJI_FONT  # noqa: E402
 from training.networks.stylegan import Discriminator, Generator, ModulatedConv, minibatch_stddev  # noqa: E402
 from training.tasks.gan import GanRun  # noqa: E402
 
@@ -145,3 +148,40 @@ def test_style_options_are_checked(tmp_path):
     for field, value, message in (("style_mixing", 1.5, "style_mixing"), ("mapping_layers", 0, "mapping_layers")):
         with pytest.raises(ConfigError, match=message):
             from_dict(document | {"model": document["model"] | {field: value}})
+
+
+needs_emoji = pytest.mark.skipif(
+    not (EMOJI_FONT.is_file() and EMOJI_TEST.is_file()),
+    reason="needs Debian's fonts-noto-color-emoji and unicode-data",
+)
+
+
+def test_the_emoji_list_reads_groups_and_sequences(tmp_path):
+    listing = tmp_path / "emoji-test.txt"
+    listing.write_text(
+        "# group: Smileys & Emotion\n"
+        "1F600 ; fully-qualified     # 😀 E1.0 grinning face\n"
+        "263A ; unqualified         # ☺ E0.6 smiling face\n"
+        "# group: Component\n"
+        "1F3FB ; fully-qualified     # 🏻 E1.0 light skin tone\n"
+        "# group: People & Body\n"
+        "1F44D 1F3FD ; fully-qualified     # 👍🏽 E1.0 thumbs up: medium skin tone\n",
+        encoding="utf-8",
+    )
+    assert emoji_list(listing) == [
+        ("Smileys & Emotion", "grinning face", "\U0001f600"),
+        ("People & Body", "thumbs up: medium skin tone", "\U0001f44d\U0001f3fd"),
+    ]
+    with pytest.raises(DataError, match="unicode-data"):
+        emoji_list(tmp_path / "missing.txt")
+
+
+@needs_emoji
+def test_emoji_render_as_rgba_with_transparent_black_backgrounds_and_a_held_out_tenth():
+    train, test = Emoji(32, "train"), Emoji(32, "test")
+    assert train.images.shape[1:] == (4, 32, 32) and train.classes == test.classes and "Flags" in train.classes
+    assert 0.08 < len(test) / (len(train) + len(test)) < 0.12 and not set(train.names) & set(test.names)
+    alpha, rgb = train.images[:, 3], train.images[:, :3]
+    assert (alpha == -1).float().mean() > 0.1 and (alpha == 1).float().mean() > 0.3  # backgrounds and bodies
+    assert (rgb.permute(1, 0, 2, 3)[:, alpha == -1] == -1).all()  # invisible pixels are black
+    assert len(train.skipped) < 0.02 * len(train)  # sequences drawn as one glyph (Pillow with raqm)

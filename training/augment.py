@@ -21,6 +21,9 @@ def diff_augment(x: torch.Tensor, policy: str) -> torch.Tensor:
 
 
 def color(x: torch.Tensor) -> torch.Tensor:
+    """Brightness, saturation and contrast; of an RGBA image's colour only (alpha is a shape, not a colour)."""
+    if x.shape[1] == 4:
+        return torch.cat([color(x[:, :3]), x[:, 3:]], dim=1)
     n = len(x)
     x = x + (torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype) - 0.5)  # brightness
     if x.shape[1] > 1:

@@ -30,7 +30,7 @@ class ConfigError(Exception):
 
 @dataclass
 class DataConfig:
-    dataset: str = "fashion-mnist"  # "fashion-mnist", "folder" (GANs) or "photos" (enhance models)
+    dataset: str = "fashion-mnist"  # "fashion-mnist", "emoji" (RGBA), "folder" (GANs) or "photos" (image models)
     path: str = ""  # the image folder; "" = Debian's Fashion-MNIST, or Debian's photos for "photos"
     size: int = 32  # GANs: 28, 32 or 64 px; enhance models: the high-resolution training crop
     channels: int = 1  # 1 (grey) or 3 (RGB), image folders only: Fashion-MNIST is grey, photos RGB
@@ -226,8 +226,8 @@ def validate(config: Config, source: str) -> None:
 
     data, model, train, output = config.data, config.model, config.train, config.output
     problems = []
-    if data.dataset not in ("fashion-mnist", "folder", "photos"):
-        problems.append(f"data.dataset must be 'fashion-mnist', 'folder' or 'photos', got {data.dataset!r}")
+    if data.dataset not in ("fashion-mnist", "emoji", "folder", "photos"):
+        problems.append(f"data.dataset must be 'fashion-mnist', 'emoji', 'folder' or 'photos', got {data.dataset!r}")
     if data.dataset == "folder" and not data.path:
         problems.append("data.path must name the image folder when data.dataset = 'folder'")
     kind = task(model.family) if model.family in FAMILIES else None
@@ -274,6 +274,8 @@ def validate(config: Config, source: str) -> None:
             problems.append("train.l1_weight, feature_weight and adversarial_weight must not be negative")
     elif data.size not in (28, 32, 64):
         problems.append(f"data.size must be 28, 32 or 64, got {data.size}")
+    elif model.family == "stylegan" and data.size == 28:
+        problems.append("the stylegan family makes 32 or 64 px images (4·2^k), not 28")
     if train.lr_schedule not in ("constant", "cosine"):
         problems.append(f"train.lr_schedule must be 'constant' or 'cosine', got {train.lr_schedule!r}")
     if data.channels not in (1, 3):

@@ -197,16 +197,20 @@ class ImageFolder(Dataset):
         return image, self.labels[index]
 
 
-def load_dataset(config: DataConfig, split: str = "train") -> FashionMNIST | ImageFolder:
-    """The data set a run's config names; both kinds expose `.classes` (empty when unlabelled) and `.skipped`."""
+def load_dataset(config: DataConfig, split: str = "train") -> Dataset:
+    """The data set a run's config names; every kind exposes `.classes` (empty when unlabelled) and `.skipped`."""
     if config.dataset == "fashion-mnist":
         return FashionMNIST(Path(config.path) if config.path else None, split, config.size)
+    if config.dataset == "emoji":
+        from training.emoji import Emoji  # emoji.py builds on this module
+
+        return Emoji(config.size, split)
     return ImageFolder(Path(config.path), config.size, config.channels, random_crop=True, flip=config.flip)
 
 
 def fetch(dataset: Dataset, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of (images, labels): straight from memory when the data set holds tensors."""
-    if isinstance(dataset, FashionMNIST):
+    if isinstance(getattr(dataset, "images", None), torch.Tensor):
         return dataset.images[indices], dataset.labels[indices]
     items = [dataset[int(i)] for i in indices]
     return torch.stack([image for image, _ in items]), torch.tensor([label for _, label in items])
