@@ -19,6 +19,7 @@ import onnxruntime
 import torch
 from google.protobuf.message import DecodeError
 
+from export import style
 from training.artwork import SOURCES
 from training.networks import task
 from training.sampling import load_generator
@@ -39,6 +40,12 @@ INDEX_HEADER = "# Models\n\nWritten by `python -m export`; each model's card is 
 DEBIAN_PHOTOS = (
     "Debian's photos: mate-backgrounds (nature/), the photographic plasma-workspace-wallpapers (GPL-2+) and "
     "lomiri-wallpapers-16.04/-20.04 (CC-BY-4.0, CC-BY-SA-3.0/4.0, CC0; photographers named in their copyright files)"
+)
+
+
+EMOJI_DATA = (
+    "Noto Color Emoji (Debian's fonts-noto-color-emoji; images Apache-2.0, Google), labelled with Unicode's "
+    "emoji-test.txt (Debian's unicode-data, Unicode licence)"
 )
 
 
@@ -72,8 +79,13 @@ def export_generator(
     check_name(name)
     G, config, classes = load_generator(state)
     kind = task(config.model.family)
-    image_task = kind in ("enhance", "translate")
-    if image_task:
+    image_task, style_based = kind in ("enhance", "translate"), hasattr(G, "combined")
+    graph = style.StyleGraph(G, bool(classes)).eval() if style_based else G
+    if style_based:
+        args = style.example_inputs(G, 3, 2, len(classes), torch.Generator().manual_seed(0))  # 3 ≠ 2: no shared symbol
+        input_names, output_name = style.input_names(G, bool(classes)), "image"
+        dynamic = style.dynamic_shapes(G, bool(classes))
+    elif image_task:
         multiple = getattr(G, "size_multiple", 1)
         args, input_names, output_name = (torch.rand(1, G.channels, 3 * multiple, 4 * multiple),), ["image"], "result"
         dynamic = {"x": {0: "batch", 2: "height", 3: "width"}}
@@ -83,7 +95,7 @@ def export_generator(
         input_names, output_name = ["z", "label"][: len(args)], "image"
         dynamic = {"z": {0: "batch"}, "labels": {0: "batch"}} if classes else {"z": {0: "batch"}}
     program = torch.onnx.export(
-        G, args, input_names=input_names, output_names=[output_name],
+        graph, args, input_names=input_names, output_names=[output_name],
         dynamic_shapes=dynamic, dynamo=True, external_data=False,
     )  # fmt: skip
     model = program.model_proto
@@ -100,8 +112,11 @@ def export_generator(
     onnx.helper.set_model_props(model, {"gimp_gan": json.dumps(document)})
     model.producer_name, model.doc_string = "gimp-gan export", document["description"]
     onnx.checker.check_model(model)
+    verifier = style.verify if style_based else verify
     max_error = (
-        verify_image(model.SerializeToString(), G) if image_task else verify(model.SerializeToString(), G, len(classes))
+        verify_image(model.SerializeToString(), G)
+        if image_task
+        else verifier(model.SerializeToString(), G, len(classes))
     )
     tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
     if max_error > tolerance:
@@ -201,6 +216,8 @@ def _debian_data(pairs: str) -> str:
 def _provenance(state: dict, config, metrics: dict | None) -> dict:
     if config.data.dataset == "fashion-mnist":
         data = "Fashion-MNIST (Zalando, MIT licence)"
+    elif config.data.dataset == "emoji":
+        data = EMOJI_DATA
     elif config.data.dataset == "photos" and not config.data.path:
         data = _debian_data(config.data.pairs if task(config.model.family) == "translate" else "")
     else:
@@ -221,7 +238,12 @@ def _provenance(state: dict, config, metrics: dict | None) -> dict:
 
 def _generate_document(state, config, classes, G, name, title, description, license, metrics) -> dict:
     """The model-format-1 metadata of a generator, from the checkpoint alone."""
-    kind = "class-conditional DCGAN" if classes else "DCGAN"
+    style_based = hasattr(G, "combined")
+    kind = (
+        ("style-based generator (StyleGAN2)" if style_based else "DCGAN")
+        if not classes
+        else ("class-conditional " + ("style-based generator (StyleGAN2)" if style_based else "DCGAN"))
+    )
     provenance = _provenance(state, config, metrics)
     data = provenance["data"]
     document = {
@@ -246,6 +268,17 @@ def _generate_document(state, config, classes, G, name, title, description, lice
         "latent_size": G.latent_size,
         "output_size": [G.size, G.size],
     }
+    if style_based:
+        document["inputs"] = [
+            {"name": "latents", "role": "latents", "dtype": "float32"},
+            {"name": "mix", "role": "style_mix", "dtype": "float32"},
+            {"name": "offset", "role": "style_offset", "dtype": "float32"},
+            *(
+                {"name": f"noise{i}", "role": "noise", "dtype": "float32", "shape": list(shape)}
+                for i, shape in enumerate(G.synthesis.noise_shapes())
+            ),
+        ]
+        document["styles"] = style.styles_block(G)
     if classes:
         document["inputs"].append({"name": "label", "role": "class", "dtype": "int64"})
         document["classes"] = list(classes)

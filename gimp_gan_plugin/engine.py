@@ -17,7 +17,15 @@ from PIL import Image
 from . import imaging
 from .discovery import find_model
 from .errors import GimpGanError, ImageError, ModelError, OutOfMemoryError
-from .generation import Interpolation, interpolate, latent_for_seed, seed_rng_after_latent
+from .generation import (
+    Interpolation,
+    StyleEdit,
+    interpolate,
+    latent_for_seed,
+    seed_rng_after_latent,
+    style_mix,
+    style_offset,
+)
 from .imaging import Cancelled, ProgressCallback
 from .modelformat import IMAGE_TASKS, ModelInfo
 from .runtime import Provider, Runtime, Session, is_out_of_memory
@@ -214,19 +222,34 @@ class Engine:
         class_label: int | str | None = None,
         truncation: float = 1.0,
         truncate_at: float | None = None,
+        edit: StyleEdit | None = None,
         batch_size: int = 16,
         progress: ProgressCallback | None = None,
     ) -> np.ndarray | None:
         """One image per seed: float32 (N, H, W, C) in [0, 1]; the same seed always gives the same image.
 
         class_label: index or name for conditional models (None: drawn from each seed).
-        truncation ψ in [0, 1]: pulls latents toward the average (ψ·z); truncate_at: redraw latent
-        components beyond ±truncate_at.
+        truncation ψ in [0, 1]: pulls each image toward the average one: w ← w_avg + ψ(w − w_avg) for a
+        style-based model, z ← ψ·z for others; truncate_at: redraw latent components beyond ±truncate_at.
+        edit: style mixing, directions and noise (StyleEdit).
         """
         check_seeds(seeds)
         session = self.load(model, ("generate",))
-        latents = np.stack([latent_for_seed(s, session.info.latent_size, truncate_at) for s in seeds])
-        return self._synthesize(session, latents, list(seeds), class_label, truncation, batch_size, progress)
+        info, edit = session.info, edit or StyleEdit()
+        z = np.stack([latent_for_seed(s, info.latent_size, truncate_at) for s in seeds])
+        if info.styles is None:
+            check_z_only(info, edit)
+            return self._synthesize(session, {"latent": z * np.float32(check_truncation(truncation))}, list(seeds),
+                                    class_label, edit, batch_size, progress)  # fmt: skip
+        latents = [z]
+        mix_level = None
+        if edit.mix_seed is not None:
+            check_seeds([edit.mix_seed])
+            latents.append(np.broadcast_to(latent_for_seed(edit.mix_seed, info.latent_size, truncate_at), z.shape))
+            mix_level = edit.mix_level
+        mix = self._style_mix(info, truncation, None, mix_level)
+        feeds = self._style_feeds(info, np.stack(latents, 1), [mix] * len(seeds), edit)
+        return self._synthesize(session, feeds, list(seeds), class_label, edit, batch_size, progress)
 
     def interpolate(
         self,
@@ -239,36 +262,81 @@ class Engine:
         class_label: int | str | None = None,
         truncation: float = 1.0,
         truncate_at: float | None = None,
+        edit: StyleEdit | None = None,
         progress: ProgressCallback | None = None,
     ) -> np.ndarray | None:
-        """`frames` images morphing from seed_from's image to seed_to's (animation frames).
+        """`frames` images morphing from seed_from's image to seed_to's (animation frames), both exactly.
 
-        Noise maps and a drawn class come from seed_from for every frame, so only the latent moves.
+        A style-based model moves along a straight line in w (`mode` is for z-only models). Noise maps and
+        a drawn class come from seed_from for every frame, so only the style (or the latent) moves.
         """
         check_seeds([seed_from, seed_to])
         if frames < 1:
             raise GimpGanError(f"the number of frames must be at least 1, got {frames}")
         session = self.load(model, ("generate",))
-        size = session.info.latent_size
+        info, edit = session.info, edit or StyleEdit()
+        size = info.latent_size
         z0, z1 = latent_for_seed(seed_from, size, truncate_at), latent_for_seed(seed_to, size, truncate_at)
-        latents = interpolate(z0, z1, frames, mode)
-        return self._synthesize(session, latents, [seed_from] * frames, class_label, truncation, 16, progress)
+        if info.styles is None:
+            check_z_only(info, edit)
+            latents = interpolate(z0, z1, frames, mode) * np.float32(check_truncation(truncation))
+            return self._synthesize(session, {"latent": latents}, [seed_from] * frames, class_label, edit, 16, progress)
+        latents = [np.broadcast_to(z0, (frames, size)), np.broadcast_to(z1, (frames, size))]
+        mix_level = None
+        if edit.mix_seed is not None:
+            check_seeds([edit.mix_seed])
+            latents.append(np.broadcast_to(latent_for_seed(edit.mix_seed, size, truncate_at), (frames, size)))
+            mix_level = edit.mix_level
+        steps = np.linspace(0.0, 1.0, frames) if frames > 1 else [0.0]
+        mixes = [self._style_mix(info, truncation, float(t), mix_level) for t in steps]
+        feeds = self._style_feeds(info, np.stack(latents, 1), mixes, edit)
+        return self._synthesize(session, feeds, [seed_from] * frames, class_label, edit, 16, progress)
 
-    def _synthesize(self, session, latents, seeds, class_label, truncation, batch_size, progress):
+    @staticmethod
+    def _style_mix(info: ModelInfo, truncation: float, t: float | None, mix_level: str | None) -> np.ndarray:
+        try:
+            return style_mix(info.styles, check_truncation(truncation), t, mix_level)
+        except ValueError as e:
+            raise GimpGanError(str(e)) from None
+
+    @staticmethod
+    def _style_feeds(info: ModelInfo, latents: np.ndarray, mixes: list[np.ndarray], edit: StyleEdit) -> dict:
+        """A style-based generator's per-image inputs by role: latents (N, K, Z), mixes, offsets."""
+        try:
+            offset = style_offset(info.styles, edit.directions)
+        except ValueError as e:
+            raise GimpGanError(f"'{info.name}': {e}") from None
+        return {
+            "latents": np.ascontiguousarray(latents, np.float32),
+            "style_mix": np.stack(mixes),
+            "style_offset": np.broadcast_to(offset, (len(latents), *offset.shape)),
+        }
+
+    def _synthesize(self, session, per_image: dict, seeds, class_label, edit: StyleEdit, batch_size, progress):
+        """Run a generator on per-image inputs (role → array, first axis one per image), adding each seed's
+        noise maps and class as the model format's seed recipe says."""
         info = session.info
-        if not 0.0 <= truncation <= 1.0:
-            raise GimpGanError(f"truncation ψ must be between 0 and 1, got {truncation}")
         fixed_class = resolve_class(info, class_label)
         rngs = [seed_rng_after_latent(s, info.latent_size) for s in seeds]
         noise_specs, class_spec = info.inputs_with_role("noise"), info.input("class")
-        latents = latents * np.float32(truncation)
+        if not noise_specs and (edit.noise_seed is not None or not edit.noise):
+            raise GimpGanError(f"'{info.name}' takes no noise: --noise-seed and --no-noise do not apply")
+        shared_noise = None
+        if edit.noise_seed is not None:
+            check_seeds([edit.noise_seed])
+            noise_rng = np.random.default_rng(edit.noise_seed)
+            shared_noise = [noise_rng.standard_normal(spec.shape) for spec in noise_specs]
+        count = len(seeds)
         images = []
         try:
-            for start in range(0, len(latents), batch_size):
-                stop = min(start + batch_size, len(latents))
-                feeds = {info.input("latent").name: latents[start:stop]}
-                for spec in noise_specs:
-                    feeds[spec.name] = np.stack([rngs[i].standard_normal(spec.shape) for i in range(start, stop)])
+            for start in range(0, count, batch_size):
+                stop = min(start + batch_size, count)
+                feeds = {info.input(role).name: values[start:stop] for role, values in per_image.items()}
+                for j, spec in enumerate(noise_specs):
+                    drawn = np.stack([rngs[i].standard_normal(spec.shape) for i in range(start, stop)])
+                    if shared_noise is not None:
+                        drawn = np.broadcast_to(shared_noise[j], drawn.shape)
+                    feeds[spec.name] = drawn if edit.noise else np.zeros_like(drawn)
                 if class_spec is not None:
                     drawn = [rngs[i].integers(len(info.classes)) for i in range(start, stop)]
                     feeds[class_spec.name] = np.array(drawn if fixed_class is None else [fixed_class] * (stop - start))
@@ -282,10 +350,22 @@ class Engine:
                         f"{info.name}: the generator's output holds NaN or infinite values (a broken model)"
                     )
                 images.append(np.clip(info.image_output.to_pixels(output), 0.0, 1.0).transpose(0, 2, 3, 1))
-                imaging.report(progress, stop, len(latents))
+                imaging.report(progress, stop, count)
         except Cancelled:
             return None
         return np.concatenate(images)
+
+
+def check_truncation(truncation: float) -> float:
+    if not 0.0 <= truncation <= 1.0:
+        raise GimpGanError(f"truncation ψ must be between 0 and 1, got {truncation}")
+    return truncation
+
+
+def check_z_only(info: ModelInfo, edit: StyleEdit) -> None:
+    """Style mixing and directions need a style-based model; say so rather than ignore them."""
+    if edit.edits_styles:
+        raise GimpGanError(f"'{info.name}' is not a style-based generator: it has no style mixing or directions")
 
 
 def _result_shape(info: ModelInfo, image: np.ndarray) -> tuple[int, ...]:

@@ -6,11 +6,66 @@ format document fixes the recipe), so seed S in GIMP, on the command line and in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from .modelformat import STYLE_LEVELS, Styles
+
 Interpolation = Literal["linear", "spherical"]
+
+
+@dataclass(frozen=True)
+class StyleEdit:
+    """What a style-based generator does besides drawing the seed's style, and what any generator with
+    noise inputs does with its noise.
+
+    mix_seed, mix_level: the layers of that level ("coarse", "middle" or "fine") take their style from
+    mix_seed's latent (its noise and class are not used). directions: (index, amount) pairs, each moving
+    w by amount × the direction's scale. noise_seed: noise maps from this seed instead of the image's,
+    the same for every image (only the stochastic detail changes); noise=False: no noise at all.
+    """
+
+    mix_seed: int | None = None
+    mix_level: str = "fine"
+    directions: tuple[tuple[int, float], ...] = ()
+    noise_seed: int | None = None
+    noise: bool = True
+
+    @property
+    def edits_styles(self) -> bool:
+        return self.mix_seed is not None or bool(self.directions)
+
+
+def style_mix(styles: Styles, truncation: float, t: float | None = None, mix_level: str | None = None) -> np.ndarray:
+    """(layers, K) weights of K latents' styles per layer (docs/model-format.md): latent 0 is the seed's;
+    with `t`, latent 1 is the interpolation's end (a straight line in w); with `mix_level`, the last
+    latent drives that level's layers. Every weight carries ψ: w = w_avg + ψ·(w(z) − w_avg)."""
+    if mix_level is not None and mix_level not in STYLE_LEVELS:
+        raise ValueError(f"the style level must be one of {', '.join(STYLE_LEVELS)}, got {mix_level!r}")
+    count = 1 + (t is not None) + (mix_level is not None)
+    mix = np.zeros((styles.layers, count), np.float32)
+    mix[:, 0] = truncation * (1 - t if t is not None else 1)
+    if t is not None:
+        mix[:, 1] = truncation * t
+    if mix_level is not None:
+        start, stop = styles.levels[mix_level]
+        mix[start:stop] = 0
+        mix[start:stop, -1] = truncation
+    return mix
+
+
+def style_offset(styles: Styles, directions: tuple[tuple[int, float], ...]) -> np.ndarray:
+    """(layers, w_size): the sum of amount × scale × vector over the chosen directions, at every layer."""
+    offset = np.zeros(styles.w_size, np.float64)
+    for index, amount in directions:
+        if not 0 <= index < len(styles.directions):
+            raise ValueError(f"direction {index} does not exist: this model has {len(styles.directions)} (0 to "
+                             f"{len(styles.directions) - 1})")  # fmt: skip
+        direction = styles.directions[index]
+        offset += amount * direction.scale * np.asarray(direction.vector)
+    return np.broadcast_to(offset.astype(np.float32), (styles.layers, styles.w_size)).copy()
 
 
 def latent_for_seed(seed: int, size: int, truncate_at: float | None = None) -> np.ndarray:

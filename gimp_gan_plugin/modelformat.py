@@ -23,7 +23,9 @@ METADATA_KEY = "gimp_gan"
 FORMAT_VERSION = 1
 TASKS = ("generate", "enhance", "translate")
 IMAGE_TASKS = ("enhance", "translate")
-ROLES = ("image", "latent", "class", "noise")
+ROLES = ("image", "latent", "class", "noise", "latents", "style_mix", "style_offset")
+STYLE_ROLES = ("latents", "style_mix", "style_offset")  # a style-based generator's inputs besides noise and class
+STYLE_LEVELS = ("coarse", "middle", "fine")
 DTYPES = ("float32", "float16", "int64")
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # used with fullmatch: a name is also a file name
 # Bounds that no real model comes near; past them a number is a typo or a hostile file, and believing
@@ -35,6 +37,8 @@ MAX_LATENT_SIZE = 65536
 MAX_OUTPUT_SIDE = 16384
 MAX_NOISE_ELEMENTS = 1 << 26
 MAX_CLASSES = 100_000
+MAX_STYLE_LAYERS = 64
+MAX_DIRECTIONS = 64
 MAX_DOCUMENT_BYTES = 16 << 20
 
 
@@ -72,6 +76,25 @@ def _per_channel(values: tuple[float, ...]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Direction:
+    """An edit: a unit vector in w, and `scale`, the spread of w along it (an amount of 1 is a typical step)."""
+
+    label: str
+    vector: tuple[float, ...]
+    scale: float
+
+
+@dataclass(frozen=True)
+class Styles:
+    """A style-based generator's style layers: how many, w's size, each level's layers [start, stop)."""
+
+    layers: int
+    w_size: int
+    levels: dict[str, tuple[int, int]]
+    directions: tuple[Direction, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """A validated model description; `document` keeps the original JSON for listings and tools."""
 
@@ -90,6 +113,7 @@ class ModelInfo:
     latent_size: int = 0
     output_size: tuple[int, int] = (0, 0)
     classes: tuple[str, ...] = ()
+    styles: Styles | None = None  # style-based generators only
     document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def input(self, role: str) -> TensorSpec | None:
@@ -133,7 +157,8 @@ def parse_document(doc: Any, source: str) -> ModelInfo:
         document=doc,
     )
     _Fields(info["provenance"], source, "provenance").string("data")
-    _check_roles(inputs, outputs, task, source)
+    style_based = "styles" in doc
+    _check_roles(inputs, outputs, task, source, style_based)
     if task in IMAGE_TASKS:
         enhance = task == "enhance"
         info["scale"] = r.integer("scale", minimum=1, maximum=MAX_SCALE) if enhance else r.integer("scale", 1, 1, 1)
@@ -156,6 +181,8 @@ def parse_document(doc: Any, source: str) -> ModelInfo:
         if len(classes) > MAX_CLASSES or not all(isinstance(c, str) and c for c in classes):
             raise ModelError(f"{source}: metadata 'classes' must be a list of at most {MAX_CLASSES} class names")
         info["classes"] = tuple(classes)
+        if style_based:
+            info["styles"] = _parse_styles(r.object("styles"), source)
         has_class_input = any(t.role == "class" for t in inputs)
         if has_class_input != bool(classes):
             raise ModelError(
@@ -165,24 +192,31 @@ def parse_document(doc: Any, source: str) -> ModelInfo:
     return ModelInfo(**info)
 
 
-def _check_roles(inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...], task: str, source: str) -> None:
+def _check_roles(
+    inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...], task: str, source: str, style_based: bool
+) -> None:
     def count(tensors, role):
         return sum(t.role == role for t in tensors)
 
-    expected_inputs = {"image": 1} if task in IMAGE_TASKS else {"latent": 1}
-    for role, n in expected_inputs.items():
-        if count(inputs, role) != n:
-            raise ModelError(
-                f"{source}: a '{task}' model needs exactly {n} '{role}' input, found {count(inputs, role)}"
-            )
-    allowed = {"image"} if task in IMAGE_TASKS else {"latent", "class", "noise"}
+    if task in IMAGE_TASKS:
+        expected_inputs, allowed = ("image",), {"image"}
+    elif style_based:
+        expected_inputs, allowed = STYLE_ROLES, {*STYLE_ROLES, "class", "noise"}
+    else:
+        expected_inputs, allowed = ("latent",), {"latent", "class", "noise"}
+    kind = "style-based generator" if style_based and task == "generate" else f"'{task}' model"
+    for role in expected_inputs:
+        if count(inputs, role) != 1:
+            raise ModelError(f"{source}: a {kind} needs exactly 1 '{role}' input, found {count(inputs, role)}")
     for t in inputs:
         if t.role not in allowed:
-            raise ModelError(f"{source}: input '{t.name}' has role '{t.role}', which a '{task}' model cannot take")
+            raise ModelError(f"{source}: input '{t.name}' has role '{t.role}', which a {kind} cannot take")
     if count(inputs, "class") > 1:
         raise ModelError(f"{source}: at most one 'class' input is allowed")
     if count(outputs, "image") != 1 or len(outputs) != 1:
         raise ModelError(f"{source}: a model needs exactly one output, with role 'image'")
+    if any(t.channels == 4 for t in inputs) or (task != "generate" and outputs[0].channels == 4):
+        raise ModelError(f"{source}: only a generator's output may have 4 channels (RGBA); image inputs have 1 or 3")
     names = [t.name for t in inputs]
     if len(set(names)) != len(names):
         raise ModelError(f"{source}: input names repeat: {names}")
@@ -208,11 +242,32 @@ def _parse_tensor(doc: Any, source: str, where: str) -> TensorSpec:
         return TensorSpec(name, role, dtype)
     layout = r.choice("layout", ("NCHW",))
     del layout  # the only layout format 1 knows; checked so that a future NHWC model is refused clearly
-    channels = r.integer("channels", minimum=1, maximum=3)
+    channels = r.integer("channels", minimum=1, maximum=4)
     if channels == 2:
-        raise ModelError(f"{source}: {where}.channels must be 1 or 3, got 2")
+        raise ModelError(f"{source}: {where}.channels must be 1, 3 or 4 (RGBA), got 2")
     gain, bias = _normalisation(r, doc, source, where, channels)
     return TensorSpec(name, role, dtype, channels=channels, gain=gain, bias=bias)
+
+
+def _parse_styles(doc: dict, source: str) -> Styles:
+    r = _Fields(doc, source, "styles")
+    layers = r.integer("layers", minimum=1, maximum=MAX_STYLE_LAYERS)
+    w_size = r.integer("w_size", minimum=1, maximum=MAX_LATENT_SIZE)
+    levels = _Fields(r.object("levels"), source, "styles.levels")
+    spans = {}
+    for level in STYLE_LEVELS:
+        start, stop = levels.numbers(level, length=2)
+        if start != int(start) or stop != int(stop) or not 0 <= start <= stop <= layers:
+            raise ModelError(f"{source}: styles.levels.{level} must be [start, stop] with 0 ≤ start ≤ stop ≤ {layers}")
+        spans[level] = (int(start), int(stop))
+    directions = []
+    listed = r.list("directions", default=[])
+    if len(listed) > MAX_DIRECTIONS:
+        raise ModelError(f"{source}: styles.directions lists more than {MAX_DIRECTIONS} directions")
+    for i, entry in enumerate(listed):
+        d = _Fields(entry, source, f"styles.directions[{i}]")
+        directions.append(Direction(d.string("label"), d.numbers("vector", length=w_size), d.number("scale")))
+    return Styles(layers, w_size, spans, tuple(directions))
 
 
 def _normalisation(r: _Fields, doc: dict, source: str, where: str, channels: int):
@@ -283,6 +338,12 @@ class _Fields:
         ):
             self._fail(key, f"a list of {length} finite numbers", value)
         return tuple(float(v) for v in value)
+
+    def number(self, key: str) -> float:
+        value = self._get(key, self._MISSING)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            self._fail(key, "a finite number", value)
+        return float(value)
 
     def list(self, key: str, default: Any = _MISSING) -> list:
         value = self._get(key, default)

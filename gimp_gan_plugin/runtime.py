@@ -98,6 +98,12 @@ def _expected_shape(spec: TensorSpec, info: ModelInfo) -> list[int | None]:
         return [None, info.latent_size]
     if spec.role == "noise":
         return [None, *spec.shape]
+    if spec.role == "latents":  # K latents per image
+        return [None, None, info.latent_size]
+    if spec.role == "style_mix":
+        return [None, info.styles.layers, None]
+    if spec.role == "style_offset":
+        return [None, info.styles.layers, info.styles.w_size]
     return [None]  # class
 
 

@@ -32,6 +32,19 @@ def generate_document(**changes):
     return {k: v for k, v in (doc | changes).items() if v is not None}
 
 
+def style_document(**styles):
+    inputs = [
+        {"name": "latents", "role": "latents", "dtype": "float32"},
+        {"name": "mix", "role": "style_mix", "dtype": "float32"},
+        {"name": "offset", "role": "style_offset", "dtype": "float32"},
+    ]
+    block = {
+        "layers": 4, "w_size": 2, "levels": {"coarse": [0, 1], "middle": [1, 3], "fine": [3, 4]},
+        "directions": [{"label": "smile", "vector": [1.0, 0.0], "scale": 0.5}],
+    }  # fmt: skip
+    return generate_document(inputs=inputs, styles=block | styles, outputs=[image_spec("image", 4, (-1, 1))])
+
+
 def test_valid_documents_parse_with_their_numbers():
     info = parse_document(enhance_document(), "m.onnx")
     assert (info.task, info.scale, info.size_multiple, info.tile_padding) == ("enhance", 2, 4, 8)
@@ -40,6 +53,9 @@ def test_valid_documents_parse_with_their_numbers():
     assert (gen.latent_size, gen.output_size, gen.conditional) == (128, (28, 28), False)
     # [-1, 1] range: pixel 0 → -1, pixel 1 → +1
     assert gen.image_output.gain == (2.0,) and gen.image_output.bias == (-1.0,)
+    styles = parse_document(style_document(), "s.onnx").styles
+    assert (styles.layers, styles.w_size, styles.levels["middle"]) == (4, 2, (1, 3))
+    assert styles.directions[0].label == "smile" and styles.directions[0].scale == 0.5
 
 
 def test_mean_std_normalisation_maps_pixels_like_torchvision():
@@ -82,8 +98,13 @@ INVALID = [
     (enhance_document(name="a" * 65), "'name' must be lower-case"),
     (enhance_document(inputs=[]), "needs exactly 1 'image' input"),
     (enhance_document(outputs=[image_spec("a", 3), image_spec("b", 3)]), "exactly one output"),
-    (enhance_document(inputs=[image_spec("image", 2)]), "channels must be 1 or 3"),
-    (enhance_document(inputs=[image_spec("image", 4)]), "channels must be an integer between 1 and 3"),
+    (enhance_document(inputs=[image_spec("image", 2)]), "channels must be 1, 3 or 4 (RGBA)"),
+    (enhance_document(inputs=[image_spec("image", 5)]), "channels must be an integer between 1 and 4"),
+    (enhance_document(inputs=[image_spec("image", 4)]), "only a generator's output may have 4 channels"),
+    (style_document(levels={"coarse": [0, 1], "middle": [1, 3], "fine": [3, 9]}), "styles.levels.fine must be"),
+    (style_document(directions=[{"label": "x", "vector": [1.0], "scale": 1}]), "vector must be a list of 2"),
+    (style_document(directions=[{"label": "x", "vector": [1.0, 0], "scale": "big"}]), "scale must be a finite"),
+    (generate_document(styles=style_document()["styles"]), "style-based generator needs exactly 1 'latents'"),
     (enhance_document(inputs=[image_spec("image", 3, (1, 1))]), "range must have two different ends"),
     (enhance_document(inputs=[image_spec("image", 3) | {"layout": "NHWC"}]), "layout must be one of NCHW"),
     (enhance_document(inputs=[image_spec("image", 3) | {"mean": [0, 0, 0], "std": [1, 1, 1]}]), "exactly one"),

@@ -174,7 +174,7 @@ class Synthesis(nn.Module):
     def forward(self, ws: torch.Tensor, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
         """`noise`: one map per layer (N, 1, r, r), or None for none (noise is an input, never drawn here:
         the exported graph must take it from the seed)."""
-        x = self.constant.expand(len(ws), -1, -1, -1)
+        x = self.constant.expand(ws.shape[0], -1, -1, -1)  # not len(ws): an exported batch stays dynamic
         image = None
         layer = 0
         for block, to_image in enumerate(self.to_images):
@@ -219,6 +219,32 @@ class Generator(nn.Module):
         if truncation != 1:
             w = self.w_avg.lerp(w, truncation)
         return w[:, None].repeat(1, self.num_ws, 1)
+
+    def combined(
+        self,
+        latents: torch.Tensor,
+        mix: torch.Tensor,
+        offset: torch.Tensor,
+        noise: list[torch.Tensor] | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Images from K latents per image, their styles combined per layer (the exported graph's function):
+        w_l = w_avg + Σ_k mix[:, l, k]·(w(latents[:, k]) − w_avg) + offset[:, l]. One form for truncation
+        (mix = ψ), style mixing (a one-hot mix per layer), interpolation in w (mix = (1 − t, t)·ψ) and
+        edits along directions (offset), so the engine needs one graph and never handles w itself."""
+        n, k, _ = latents.shape
+        if labels is not None:
+            labels = labels[:, None].expand(n, k).reshape(n * k)
+        w = self.mapping(latents.reshape(n * k, -1), labels).reshape(n, k, -1) - self.w_avg
+        return self.synthesis(self.w_avg + mix @ w + offset, noise)
+
+    def levels(self) -> dict[str, tuple[int, int]]:
+        """Which style layers (ws indices, [start, stop)) are coarse, middle and fine. As in the StyleGAN
+        paper's figure, by resolution: coarse up to 8 px (pose, shape), fine at the output size (colour,
+        texture), middle between; a layer's w also drives the to-image output before it."""
+        last_coarse = self.synthesis.layer_resolutions.index(16) if self.size > 8 else self.num_ws
+        first_fine = self.synthesis.layer_resolutions.index(self.size) if self.size > 16 else self.num_ws
+        return {"coarse": (0, last_coarse), "middle": (last_coarse, first_fine), "fine": (first_fine, self.num_ws)}
 
     def draw_noise(self, count: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         device = self.w_avg.device

@@ -1,0 +1,123 @@
+"""A style-based generator from checkpoint to engine: export (one graph for truncation, mixing, interpolation
+and directions), the metadata's styles block, and what the engine does with seeds, levels and noise."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxscript")
+from test_training import tiny  # noqa: E402
+from test_training_data import tiny_fashion  # noqa: E402
+
+from export.generator import export_generator  # noqa: E402
+from gimp_gan_plugin import Engine, GimpGanError  # noqa: E402
+from gimp_gan_plugin.generation import StyleEdit, latent_for_seed, seed_rng_after_latent  # noqa: E402
+from gimp_gan_plugin.modelformat import read_model_info  # noqa: E402
+from training import tasks  # noqa: E402
+from training.checkpoint import load_checkpoint  # noqa: E402
+from training.sampling import load_generator  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A conditional 32-px style-based generator after a few steps, its noise made visible."""
+    root = tmp_path_factory.mktemp("style")
+    config = tiny(root, tiny_fashion(root / "fashion", n=40), steps=4)
+    config.model.family, config.model.width, config.model.conditional = "stylegan", 8, True
+    config.data.size = 32
+    state = load_checkpoint(tasks.train(config))
+    for name in state["G_ema"]:
+        if name.endswith("noise_strength"):
+            state["G_ema"][name] = torch.tensor(0.5)
+    return state
+
+
+@pytest.fixture
+def model(checkpoint, models):
+    export_generator(checkpoint, models / "tiny-style.onnx", "tiny-style")
+    return "tiny-style"
+
+
+def test_export_matches_pytorch_for_every_input_and_describes_the_styles(checkpoint, models):
+    report = export_generator(checkpoint, models / "tiny-style.onnx", "tiny-style")
+    assert report.max_error < 1e-4  # over batches 1-5 and 1-3 latents per image, with mixes, offsets, noise, classes
+    info = read_model_info(report.path)
+    styles = info.styles
+    assert (styles.layers, styles.w_size) == (8, 16) and info.output_size == (32, 32)
+    assert styles.levels == {"coarse": (0, 3), "middle": (3, 5), "fine": (5, 8)}
+    assert len(styles.directions) == 8 and all(d.scale > 0 for d in styles.directions)
+    vectors = np.array([d.vector for d in styles.directions])
+    np.testing.assert_allclose(vectors @ vectors.T, np.eye(8), atol=1e-5)  # SeFa: orthonormal eigenvectors
+    assert [t.role for t in info.inputs][:3] == ["latents", "style_mix", "style_offset"]
+    assert len(info.inputs_with_role("noise")) == 7 and info.conditional
+
+
+def test_a_seed_is_the_same_image_as_in_pytorch(checkpoint, model):
+    G = load_generator(checkpoint)[0]
+    rng = seed_rng_after_latent(3, 16)
+    shapes = G.synthesis.noise_shapes()
+    noise = [torch.from_numpy(rng.standard_normal(shape).astype(np.float32))[None] for shape in shapes]
+    label = torch.tensor([int(rng.integers(10))])
+    z = torch.from_numpy(latent_for_seed(3, 16))[None]
+    with torch.no_grad():
+        expected = (G.synthesis(G.styles(z, label, truncation=0.7), noise)[0].permute(1, 2, 0).numpy() + 1) / 2
+    image = Engine().generate(model, [3], truncation=0.7)[0]
+    np.testing.assert_allclose(image, expected.clip(0, 1), atol=1e-5)
+
+
+def test_truncation_zero_gives_one_image_for_every_seed_of_a_class(model):
+    engine = Engine()
+    average = engine.generate(model, [1, 2, 3], truncation=0.0, class_label=4, edit=StyleEdit(noise=False))
+    assert np.array_equal(average[0], average[1]) and np.array_equal(average[0], average[2])
+    assert not np.array_equal(*engine.generate(model, [1, 2], class_label=4, edit=StyleEdit(noise=False)))
+
+
+def test_mixing_takes_exactly_the_named_layers_from_the_second_seed(model):
+    engine = Engine()
+    plain = engine.generate(model, [1], class_label=0)[0]
+    assert np.array_equal(engine.generate(model, [1], class_label=0, edit=StyleEdit(mix_seed=1))[0], plain)
+    mixed = {
+        level: engine.generate(model, [1], class_label=0, edit=StyleEdit(mix_seed=9, mix_level=level))[0]
+        for level in ("coarse", "middle", "fine")
+    }
+    assert all(not np.array_equal(image, plain) for image in mixed.values())
+    assert len({image.tobytes() for image in mixed.values()}) == 3
+
+
+def test_interpolation_in_w_starts_and_ends_at_the_two_seeds(model):
+    engine, quiet = Engine(), StyleEdit(noise=False)
+    frames = engine.interpolate(model, 4, 8, 5, class_label=2, edit=quiet)
+    ends = engine.generate(model, [4, 8], class_label=2, edit=quiet)
+    assert frames.shape[0] == 5
+    np.testing.assert_array_equal(frames[0], ends[0])
+    np.testing.assert_allclose(frames[-1], ends[1], atol=1e-6)
+    assert not np.array_equal(frames[2], frames[0]) and not np.array_equal(frames[2], frames[-1])
+
+
+def test_directions_move_the_image_and_an_amount_of_zero_changes_nothing(model):
+    engine = Engine()
+    plain = engine.generate(model, [5])[0]
+    assert np.array_equal(engine.generate(model, [5], edit=StyleEdit(directions=((0, 0.0),)))[0], plain)
+    assert not np.array_equal(engine.generate(model, [5], edit=StyleEdit(directions=((0, 3.0),)))[0], plain)
+    with pytest.raises(GimpGanError, match="direction 8 does not exist"):
+        engine.generate(model, [5], edit=StyleEdit(directions=((8, 1.0),)))
+
+
+def test_the_noise_seed_changes_only_the_stochastic_detail(model):
+    engine = Engine()
+    plain = engine.generate(model, [6, 7])
+    same_noise = engine.generate(model, [6, 7], edit=StyleEdit(noise_seed=0))
+    assert np.array_equal(same_noise, engine.generate(model, [6, 7], edit=StyleEdit(noise_seed=0)))
+    assert not np.array_equal(same_noise[0], plain[0])
+    detail = np.abs(same_noise[0] - plain[0]).mean()
+    other_seed = np.abs(plain[1] - plain[0]).mean()
+    assert 0 < detail < other_seed  # the same style with other noise is closer than another seed
+    silent = engine.generate(model, [6], edit=StyleEdit(noise=False))[0]
+    assert not np.array_equal(silent, plain[0])
+
+
+def test_style_options_on_a_z_only_generator_are_refused(generator):
+    with pytest.raises(GimpGanError, match="not a style-based generator"):
+        Engine().generate(generator, [1], edit=StyleEdit(mix_seed=2))
+    with pytest.raises(GimpGanError, match="takes no noise"):
+        Engine().generate(generator, [1], edit=StyleEdit(noise=False))
