@@ -8,6 +8,7 @@ import logging
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,10 @@ import numpy as np
 from .discovery import discover_models, model_search_path
 from .engine import Engine
 from .errors import GimpGanError
+from .generation import StyleEdit
 from .imagefile import MAX_PIXELS, plan_output, read_image, read_metadata, write_image
-from .imaging import from_unit_float, luma, psnr, to_unit_float
+from .imaging import check_generated_size, from_unit_float, luma, psnr, resize_generated, to_unit_float
+from .modelformat import STYLE_LEVELS
 from .runtime import PROVIDERS
 
 DESCRIPTION = """\
@@ -109,8 +112,35 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--to-seed", type=int, metavar="SEED", help="morph from --seed to this seed over --count frames instead"
     )
-    gen.add_argument("--linear", action="store_true", help="with --to-seed: straight-line instead of spherical path")
-    gen.add_argument("--grid", action="store_true", help="also save all images as one grid.png in the output folder")
+    gen.add_argument(
+        "--linear", action="store_true", help="with --to-seed: straight-line instead of spherical path (z-only models)"
+    )
+    gen.add_argument(
+        "--grid",
+        action="store_true",
+        help="also save all images as one grid.png in the output folder; with several --mix-seed, a style-mixing "
+        "grid: a row per seed, a column per mix seed (its own image on top)",
+    )
+    gen.add_argument("--size", type=int, default=0, metavar="PX", help="longer side in pixels (default: the model's)")
+    style = gen.add_argument_group("style-based models")
+    style.add_argument(
+        "--mix-seed", metavar="SEEDS", help="take the --mix level's styles from this seed (several, with --grid)"
+    )
+    style.add_argument(
+        "--mix",
+        choices=STYLE_LEVELS,
+        default="fine",
+        help="which styles --mix-seed gives: coarse (pose, shape), middle (features) or fine (colour, texture)",
+    )
+    style.add_argument(
+        "--direction", type=int, action="append", default=[], metavar="K", help="edit along direction K (repeatable)"
+    )
+    style.add_argument(
+        "--amount", type=float, action="append", default=[], metavar="A", help="how far, one per --direction"
+    )
+    noise = gen.add_argument_group("noise (models with noise inputs)")
+    noise.add_argument("--noise-seed", type=int, metavar="N", help="the same noise maps for every image: from seed N")
+    noise.add_argument("--no-noise", action="store_true", help="switch the noise inputs off (zeros)")
     demo = commands.add_parser(
         "demo",
         parents=[device],
@@ -244,6 +274,22 @@ def cmd_image(args) -> int:
 def cmd_generate(args) -> int:
     if args.count < 1:
         raise GimpGanError("--count must be at least 1")
+    check_generated_size(args.size)
+    if len(args.direction) != len(args.amount):
+        raise GimpGanError("give one --amount for each --direction, in the same order")
+    mix_seeds = parse_seed_list(args.mix_seed) if args.mix_seed else []
+    mixing_grid = args.grid and len(mix_seeds) > 1
+    if len(mix_seeds) > 1 and not args.grid:
+        raise GimpGanError("several --mix-seed values make a style-mixing grid: add --grid")
+    if mixing_grid and args.to_seed is not None:
+        raise GimpGanError("--to-seed and a style-mixing grid do not go together")
+    edit = StyleEdit(
+        mix_seed=mix_seeds[0] if len(mix_seeds) == 1 else None,
+        mix_level=args.mix,
+        directions=tuple(zip(args.direction, args.amount, strict=True)),
+        noise_seed=args.noise_seed,
+        noise=not args.no_noise,
+    )
     engine = Engine(args.provider, args.threads)
     session = engine.load(args.model, ("generate",))
     channels = session.info.image_output.channels
@@ -255,16 +301,23 @@ def cmd_generate(args) -> int:
         plan_output(args.output / "grid.png", channels, np.uint8)
     say(args, f"{session.info.name}: {session.report.describe()}")
     bar = ProgressBar("Generating", "images", args.quiet)
-    common = dict(class_label=args.class_label, truncation=args.truncation, progress=bar)
+    common = dict(class_label=args.class_label, truncation=args.truncation, edit=edit, progress=bar)
+    seeds = range(args.seed, args.seed + args.count)
     try:
-        if args.to_seed is not None:
+        if mixing_grid:
+            grid = style_mixing_grid(engine, args.model, list(seeds), mix_seeds, args.mix, **common)
+        elif args.to_seed is not None:
             mode = "linear" if args.linear else "spherical"
             images = engine.interpolate(args.model, args.seed, args.to_seed, args.count, mode=mode, **common)
         else:
-            images = engine.generate(args.model, range(args.seed, args.seed + args.count), **common)
+            images = engine.generate(args.model, seeds, **common)
     finally:
         bar.close()
-    images = from_unit_float(images, np.uint8)
+    if mixing_grid:
+        write_image(args.output / "grid.png", from_unit_float(resize_generated(grid[None], args.size)[0], np.uint8))
+        say(args, f"wrote the style-mixing grid ({args.mix} styles) to {args.output / 'grid.png'}")
+        return 0
+    images = from_unit_float(resize_generated(images, args.size), np.uint8)
     if single:
         write_image(args.output, images[0])
         say(args, f"wrote {args.output}")
@@ -280,6 +333,33 @@ def cmd_generate(args) -> int:
         write_image(args.output / "grid.png", make_grid(images))
     say(args, f"wrote {args.count} images to {args.output}/")
     return 0
+
+
+def parse_seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise GimpGanError(f"seeds are whole numbers separated by commas, e.g. 3,5,8; got {text!r}") from None
+    return seeds
+
+
+def style_mixing_grid(engine, model, seeds, mix_seeds, level, **common) -> np.ndarray:
+    """The StyleGAN paper's figure, as one (H, W, C) image in [0, 1]: the mix seeds' own images along the
+    top, each seed's own image down the left, and in each cell that seed with the column seed's styles
+    at `level`."""
+    edit, progress = common.pop("edit"), common.pop("progress")
+    columns = engine.generate(model, mix_seeds, edit=edit, **common)
+    rows = engine.generate(model, seeds, edit=edit, **common)
+    cells = [
+        engine.generate(model, seeds, edit=replace(edit, mix_seed=mix_seed, mix_level=level), **common)
+        for mix_seed in mix_seeds
+    ]
+    progress(1, 1)
+    blank = np.zeros_like(rows[0])
+    grid = [blank, *columns]
+    for i, row in enumerate(rows):
+        grid += [row, *(cell[i] for cell in cells)]
+    return make_grid(np.stack(grid), columns=len(mix_seeds) + 1).astype(np.float32)
 
 
 def output_folder(path: Path, why: str) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from .errors import ImageError, ModelError
+from .errors import GimpGanError, ImageError, ModelError
 
 ProgressCallback = Callable[[int, int], "bool | None"]
 """Receives (done, total) in units of work (tiles, images); returning False cancels the work."""
@@ -139,6 +139,37 @@ def resize(pixels: np.ndarray, height: int, width: int, resample=Image.Resamplin
         axis=2,
     )
     return out[:, :, 0] if pixels.ndim == 2 else out
+
+
+MAX_GENERATED_SIDE = 16384
+
+
+def check_generated_size(size: int) -> int:
+    """A size for generated images' longer side, in pixels (0: the model's own), checked before the work."""
+    if not 0 <= size <= MAX_GENERATED_SIDE:
+        raise GimpGanError(f"the image size must be between 0 and {MAX_GENERATED_SIDE} pixels, got {size}")
+    return size
+
+
+def resize_generated(images: np.ndarray, size: int) -> np.ndarray:
+    """Generated images (N, H, W, C) in [0, 1] with their longer side made `size` (0: as they are). RGBA is
+    resized premultiplied, so the invisible pixels' colour does not bleed into the edges."""
+    if not check_generated_size(size):
+        return images
+    height, width = images.shape[1:3]
+    factor = size / max(height, width)
+    new_h, new_w = max(1, round(height * factor)), max(1, round(width * factor))
+    alpha = images.shape[3] == 4
+    resized = []
+    for image in images:
+        if alpha:
+            image = np.concatenate([image[:, :, :3] * image[:, :, 3:], image[:, :, 3:]], axis=2)
+        image = np.clip(resize(image, new_h, new_w), 0.0, 1.0)
+        if alpha:
+            covered = image[:, :, 3:] > 0
+            image[:, :, :3] = np.where(covered, np.clip(image[:, :, :3] / np.maximum(image[:, :, 3:], 1e-6), 0, 1), 0)
+        resized.append(image)
+    return np.stack(resized).astype(np.float32)
 
 
 def resize_region(

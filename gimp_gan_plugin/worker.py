@@ -28,7 +28,6 @@ from .runtime import Session
 
 log = logging.getLogger("gimp_gan")
 DEVICES = {"auto": "auto", "gpu": "cuda", "cpu": "cpu"}
-MAX_GENERATED_SIDE = 16384
 
 
 class ProgressSender:
@@ -103,9 +102,7 @@ def process_image(request: dict, arrays: list[np.ndarray], progress: ProgressSen
 
 
 def generate(request: dict, arrays: list[np.ndarray], progress: ProgressSender) -> tuple[dict, list]:
-    size = field(request, "size", (int, type(None)), 0) or 0
-    if not 0 <= size <= MAX_GENERATED_SIDE:
-        raise GimpGanError(f"the image size must be between 0 and {MAX_GENERATED_SIDE} pixels, got {size}")
+    size = imaging.check_generated_size(field(request, "size", (int, type(None)), 0) or 0)
     engine, session = _open(request, ("generate",), progress)
     common = dict(
         class_label=field(request, "class", (str, int, type(None)), None),
@@ -119,11 +116,7 @@ def generate(request: dict, arrays: list[np.ndarray], progress: ProgressSender) 
         if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
             raise GimpGanError(f"malformed request: 'seeds' must be a list of integers, got {seeds!r}")
         images = engine.generate(session.path, seeds, progress=progress, **common)
-    if size:
-        height, width = images.shape[1:3]
-        factor = size / max(height, width)
-        new_h, new_w = max(1, round(height * factor)), max(1, round(width * factor))
-        images = np.stack([np.clip(imaging.resize(im, new_h, new_w), 0.0, 1.0) for im in images])
+    images = imaging.resize_generated(images, size)
     return _described(session, {"classes": list(session.info.classes)}), [images.astype(np.float32)]
 
 

@@ -121,3 +121,25 @@ def test_style_options_on_a_z_only_generator_are_refused(generator):
         Engine().generate(generator, [1], edit=StyleEdit(mix_seed=2))
     with pytest.raises(GimpGanError, match="takes no noise"):
         Engine().generate(generator, [1], edit=StyleEdit(noise=False))
+
+
+def test_the_command_line_mixes_edits_resizes_and_draws_the_style_mixing_grid(model, tmp_path):
+    from PIL import Image
+
+    from gimp_gan_plugin.cli import main
+
+    out = tmp_path / "one.png"
+    assert main(["generate", "--model", model, "--seed", "2", "--mix-seed", "5", "--mix", "coarse", "--direction",
+                 "1", "--amount", "2", "--noise-seed", "3", "--size", "64", "-o", str(out), "-q"]) == 0  # fmt: skip
+    expected = Engine().generate(model, [2], edit=StyleEdit(mix_seed=5, mix_level="coarse", directions=((1, 2.0),),
+                                                            noise_seed=3))  # fmt: skip
+    assert Image.open(out).size == (64, 64)
+    assert main(["generate", "--model", model, "--seed", "2", "--mix-seed", "5", "--mix", "coarse", "--direction",
+                 "1", "--amount", "2", "--noise-seed", "3", "-o", str(out), "-q"]) == 0  # fmt: skip
+    assert np.array_equal(np.asarray(Image.open(out)), np.rint(expected[0, :, :, 0] * 255).astype(np.uint8))
+    grid = tmp_path / "grid"
+    assert main(["generate", "--model", model, "--count", "3", "--mix-seed", "7,8", "--grid", "-o", str(grid),
+                 "-q"]) == 0  # fmt: skip
+    assert Image.open(grid / "grid.png").size == (3 * 32 + 2 * 2, 4 * 32 + 3 * 2)  # 1 + 2 columns, 1 + 3 rows
+    assert main(["generate", "--model", model, "--direction", "1", "-o", str(out)]) == 1  # no --amount
+    assert main(["generate", "--model", model, "--mix-seed", "7,8", "-o", str(out)]) == 1  # several need --grid
