@@ -11,8 +11,10 @@ PNG or other re-encoding: a 12-megapixel RGBA float layer is 192 MB, copied once
 Requests (plug-in → worker, one per worker process):
     {"command": "models"}
     {"command": "image", "model", "device", "strength"} + arrays [image, optional selection mask]
-    {"command": "generate", "model", "device", "seeds", "class", "truncation", "size"}
-    {"command": "interpolate", "model", "device", "seed", "seed_to", "frames", "class", "truncation", "size"}
+    {"command": "generate", "model", "device", "seeds", "class", "truncation", "size"} + style fields
+    {"command": "interpolate", "model", "device", "seed", "seed_to", "frames", "class", "truncation", "size"} + style
+    style fields, all optional: "mix_seed", "mix_level", "directions" ([[index, amount], ...]), "noise_seed",
+    "noise" (false: none); what gimp_gan_plugin.generation.StyleEdit holds
 Replies (worker → plug-in): {"device": "running on CPU"} once the model is loaded, any number of
 {"progress": fraction}, then one of
     {"result": {...}} + arrays        {"error": "message for the user", "kind": "ModelError"}

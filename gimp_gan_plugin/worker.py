@@ -24,6 +24,7 @@ from . import imaging, protocol
 from .discovery import discover_models
 from .engine import Engine
 from .errors import GimpGanError
+from .generation import StyleEdit
 from .runtime import Session
 
 log = logging.getLogger("gimp_gan")
@@ -62,7 +63,14 @@ def field(request: dict, key: str, kinds: type | tuple[type, ...], default=_REQU
 
 
 def _kind_names(kinds) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", list: "a list", type(None): "null"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        bool: "true or false",
+        type(None): "null",
+    }
     kinds = kinds if isinstance(kinds, tuple) else (kinds,)
     return " or ".join(names[k] for k in kinds if not (k is int and float in kinds))
 
@@ -107,6 +115,7 @@ def generate(request: dict, arrays: list[np.ndarray], progress: ProgressSender) 
     common = dict(
         class_label=field(request, "class", (str, int, type(None)), None),
         truncation=float(field(request, "truncation", (int, float), 1.0)),
+        edit=style_edit(request),
     )
     if request["command"] == "interpolate":
         seed, seed_to, frames = (field(request, key, int) for key in ("seed", "seed_to", "frames"))
@@ -118,6 +127,22 @@ def generate(request: dict, arrays: list[np.ndarray], progress: ProgressSender) 
         images = engine.generate(session.path, seeds, progress=progress, **common)
     images = imaging.resize_generated(images, size)
     return _described(session, {"classes": list(session.info.classes)}), [images.astype(np.float32)]
+
+
+def style_edit(request: dict) -> StyleEdit:
+    """A generate request's optional style fields (protocol.py) as the engine's StyleEdit."""
+    directions = field(request, "directions", list, [])
+    if not all(
+        isinstance(d, list) and len(d) == 2 and type(d[0]) is int and isinstance(d[1], (int, float)) for d in directions
+    ):
+        raise GimpGanError(f"malformed request: 'directions' must be [[index, amount], ...], got {directions!r}")
+    return StyleEdit(
+        mix_seed=field(request, "mix_seed", (int, type(None)), None),
+        mix_level=field(request, "mix_level", str, "fine"),
+        directions=tuple((index, float(amount)) for index, amount in directions),
+        noise_seed=field(request, "noise_seed", (int, type(None)), None),
+        noise=field(request, "noise", bool, True),
+    )
 
 
 def _described(session, result: dict) -> dict:

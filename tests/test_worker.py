@@ -169,6 +169,9 @@ MALFORMED = {
     "bad-device": request(command="generate", model="test-gen", seeds=[1], device="tpu"),
     "bad-truncation": request(command="generate", model="test-gen", seeds=[1], truncation="high"),
     "absurd-size": request(command="generate", model="test-gen", seeds=[1], size=10**9),
+    "directions-not-pairs": request(command="generate", model="test-gen", seeds=[1], directions=[1, 2]),
+    "noise-not-a-bool": request(command="generate", model="test-gen", seeds=[1], noise="off"),
+    "mix-on-a-z-only-model": request(command="generate", model="test-gen", seeds=[1], mix_seed=4),
     "interpolate-without-frames": request(command="interpolate", model="test-gen", seed=1, seed_to=2),
     "image-without-image": request(command="image", model="test-x2"),
     "image-wrong-rank": framed(
