@@ -35,7 +35,7 @@ from training.sampling import load_generator, seeded_inputs  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def no_cached_classifier(tmp_path, monkeypatch):
-    monkeypatch.setattr("training.classifier.DEFAULT_CLASSIFIER_PATH", tmp_path / "no-classifier.pt")
+    monkeypatch.setattr("training.classifier.CACHE_DIR", tmp_path / "no-classifier-cache")
 
 
 @pytest.mark.parametrize("conditional", [False, True])
@@ -114,7 +114,7 @@ def exported(tmp_path_factory):
     """(run folder, model bytes, report) of one real export, which the tests of the files around it reuse."""
     root = tmp_path_factory.mktemp("exported")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("training.classifier.DEFAULT_CLASSIFIER_PATH", root / "no-classifier.pt")
+        patch.setattr("training.classifier.CACHE_DIR", root / "no-classifier-cache")
         run_dir = tasks.train(tiny(root, tiny_fashion(root / "fashion", n=40), steps=2))
     report = export_generator(load_checkpoint(run_dir), root / "tiny.onnx", "tiny")
     return run_dir, report.path.read_bytes(), report

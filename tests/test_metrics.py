@@ -4,6 +4,7 @@ classifier's input handling, determinism and cache (with a stub in place of the 
 import gzip
 import math
 import struct
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from training import classifier as classifier_module  # noqa: E402
 from training import metrics  # noqa: E402
-from training.classifier import RECIPE, Classifier, load_classifier, train_classifier  # noqa: E402
+from training.classifier import RECIPES, Classifier, load_classifier, train_classifier  # noqa: E402
 from training.data import FASHION_MNIST_DIR, FashionMNIST  # noqa: E402
 from training.metrics import (  # noqa: E402
     class_coverage,
@@ -23,6 +24,8 @@ from training.metrics import (  # noqa: E402
     measure,
     precision_recall,
 )
+
+RECIPE = RECIPES["fashion-mnist"].version
 
 
 def gaussian(n, mean, std, seed, dims=8):
@@ -230,6 +233,15 @@ def test_classifier_pads_28_px_like_the_data_set_and_averages_rgb(net):
         net(torch.zeros(1, 2, 32, 32))
 
 
+def test_an_rgba_classifier_takes_emoji_sizes_and_refuses_other_channels():
+    net = Classifier(9, channels=4, size=64).eval()
+    for size in (32, 64):
+        x = torch.rand(3, 4, size, size) * 2 - 1
+        assert net(x).shape == (3, 9) and net.features(x).shape == (3, 128)
+    with pytest.raises(ValueError, match="expected 4 channels"):
+        net(torch.zeros(1, 3, 64, 64))
+
+
 def tiny_data(n=128, seed=0):
     rng = np.random.default_rng(seed)
     images = torch.from_numpy(rng.uniform(-1, 1, (n, 1, 28, 28)).astype(np.float32))
@@ -239,12 +251,13 @@ def tiny_data(n=128, seed=0):
 def test_train_classifier_is_deterministic_and_leaves_the_global_rng_alone():
     train, test = tiny_data(32, 0), tiny_data(16, 1)
     rng_state = torch.get_rng_state()
-    first, accuracy = train_classifier(train, test, epochs=2, seed=1)
+    recipe = replace(RECIPES["fashion-mnist"], epochs=2)
+    first, accuracy = train_classifier(train, test, recipe, 10, seed=1)
     assert torch.equal(torch.get_rng_state(), rng_state)
     assert not first.training and 0 <= accuracy <= 1
     assert accuracy == (first(test.images).argmax(1) == test.labels).float().mean().item()
-    second, _ = train_classifier(train, test, epochs=2, seed=1)
-    other, _ = train_classifier(train, test, epochs=2, seed=2)
+    second, _ = train_classifier(train, test, recipe, 10, seed=1)
+    other, _ = train_classifier(train, test, recipe, 10, seed=2)
     weights = [model.state_dict()["head.1.weight"] for model in (first, second, other)]
     assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])
 
@@ -269,9 +282,9 @@ def trainings(monkeypatch):
     """Stands in for train_classifier: a fresh random Classifier at once, and a record of every call."""
     calls = []
 
-    def fake_train(train, test, epochs, seed):
+    def fake_train(train, test, recipe, num_classes, seed):
         calls.append((len(train), len(test), train.images.shape[-1]))
-        return Classifier().eval(), 0.5
+        return Classifier(num_classes, recipe.channels, recipe.size).eval(), 0.5
 
     monkeypatch.setattr(classifier_module, "train_classifier", fake_train)
     return calls
@@ -279,10 +292,10 @@ def trainings(monkeypatch):
 
 def test_load_classifier_trains_once_then_loads_the_cache(tmp_path, tiny_fashion, trainings):
     path = tmp_path / "cache" / "classifier.pt"
-    model, info = load_classifier(path, tiny_fashion)
+    model, info = load_classifier("fashion-mnist", path, tiny_fashion)
     assert trainings == [(4, 4, 32)] and path.is_file() and not path.with_suffix(".tmp").exists()
     assert info["test_accuracy"] == 0.5 and info["recipe"] == RECIPE and info["torch"] == torch.__version__
-    loaded, loaded_info = load_classifier(path, tiny_fashion)
+    loaded, loaded_info = load_classifier("fashion-mnist", path, tiny_fashion)
     assert len(trainings) == 1 and loaded_info == info and not loaded.training
     x = shapes(8, 0)
     assert torch.equal(loaded(x), model(x))
@@ -305,20 +318,20 @@ class Payload:
 def test_load_classifier_retrains_on_another_recipe_or_an_unsafe_or_corrupt_file(tmp_path, tiny_fashion, trainings):
     RAN.clear()
     path = tmp_path / "classifier.pt"
-    load_classifier(path, tiny_fashion)
+    load_classifier("fashion-mnist", path, tiny_fashion)
     saved = torch.load(path, weights_only=True)
     saved["info"]["recipe"] = RECIPE - 1
     torch.save(saved, path)
-    assert load_classifier(path, tiny_fashion)[1]["recipe"] == RECIPE and len(trainings) == 2
+    assert load_classifier("fashion-mnist", path, tiny_fashion)[1]["recipe"] == RECIPE and len(trainings) == 2
     unsafe = tmp_path / "unsafe.pt"
     torch.save({**saved, "info": {**saved["info"], "recipe": RECIPE}, "extra": Payload()}, unsafe)
     path.write_bytes(unsafe.read_bytes())
-    load_classifier(path, tiny_fashion)
+    load_classifier("fashion-mnist", path, tiny_fashion)
     assert RAN == [] and len(trainings) == 3
     torch.load(unsafe, weights_only=False)  # the payload is real: a plain load runs it
     assert RAN == [True]
     path.write_bytes(b"not a checkpoint")
-    load_classifier(path, tiny_fashion)
+    load_classifier("fashion-mnist", path, tiny_fashion)
     assert len(trainings) == 4 and torch.load(path, weights_only=True)["info"]["recipe"] == RECIPE
 
 
@@ -332,5 +345,5 @@ def test_an_interrupted_save_leaves_the_old_file_whole(tmp_path, tiny_fashion, t
 
     monkeypatch.setattr(torch, "save", full_disk)
     with pytest.raises(OSError, match="No space"):
-        load_classifier(path, tiny_fashion)
+        load_classifier("fashion-mnist", path, tiny_fashion)
     assert path.read_bytes() == b"an old file"

@@ -32,7 +32,7 @@ TEST_PHOTO = REPO / "tests" / "data" / "ladybird.png"
 @pytest.fixture(autouse=True)
 def no_cached_classifier(tmp_path, monkeypatch):
     """No command here may get as far as the metric classifier: a bad checkpoint fails before it."""
-    monkeypatch.setattr("training.classifier.DEFAULT_CLASSIFIER_PATH", tmp_path / "no-classifier.pt")
+    monkeypatch.setattr("training.classifier.CACHE_DIR", tmp_path / "no-classifier-cache")
 
     def refuse(*args, **kwargs):
         raise AssertionError("evaluate got past the checkpoint")
@@ -45,7 +45,7 @@ def trained(tmp_path_factory):
     """(config, checkpoint state, checkpoint bytes) of a tiny run of 2 steps."""
     root = tmp_path_factory.mktemp("trained")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("training.classifier.DEFAULT_CLASSIFIER_PATH", root / "no-classifier.pt")
+        patch.setattr("training.classifier.CACHE_DIR", root / "no-classifier-cache")
         config = tiny(root, tiny_fashion(root / "fashion", n=40), steps=2)
         run_dir = tasks.train(config)
     return config, load_checkpoint(run_dir), (run_dir / "checkpoint.pt").read_bytes()

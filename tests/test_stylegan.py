@@ -20,7 +20,7 @@ from training.tasks.gan import GanRun  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def no_cached_classifier(tmp_path, monkeypatch):
-    monkeypatch.setattr("training.classifier.DEFAULT_CLASSIFIER_PATH", tmp_path / "no-classifier.pt")
+    monkeypatch.setattr("training.classifier.CACHE_DIR", tmp_path / "no-classifier-cache")
 
 
 def small(size: int = 16, channels: int = 3, num_classes: int = 0, **options) -> Generator:

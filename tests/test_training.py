@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
 def no_cached_classifier(tmp_path, monkeypatch):
     """Runs must not depend on whether this machine has trained the metric classifier already."""
-    monkeypatch.setattr("training.classifier.DEFAULT_CLASSIFIER_PATH", tmp_path / "no-classifier.pt")
+    monkeypatch.setattr("training.classifier.CACHE_DIR", tmp_path / "no-classifier-cache")
 
 
 @pytest.fixture
@@ -412,7 +412,8 @@ def test_evaluate_measures_samples_and_the_real_floor_the_same_way(tmp_path, dat
 
     torch.manual_seed(0)
     classifier = Classifier().eval()  # untrained: the real classifier takes minutes; the code path is the same
-    monkeypatch.setattr("training.evaluation.load_classifier", lambda data_root: (classifier, {"test_accuracy": 0.1}))
+    untrained = (classifier, {"test_accuracy": 0.1})
+    monkeypatch.setattr("training.evaluation.load_classifier", lambda dataset, data_root: untrained)
     config = tiny(tmp_path, data, steps=2)
     config.model.conditional = True
     run_dir = tasks.train(config)

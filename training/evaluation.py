@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from training.classifier import load_classifier
-from training.data import DataError, FashionMNIST
+from training.classifier import RECIPES, load_classifier
+from training.config import DataConfig
+from training.data import DataError, load_dataset
 from training.degradation import degrade
 from training.image_metrics import psnr_y, ssim_y
 from training.metrics import MIN_SAMPLES, measure
@@ -40,16 +41,18 @@ def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | No
         return report | ({"chroma_gain": config.model.chroma_gain} if config.model.keep_luma else {})
     if task(config.model.family) == "enhance":
         return evaluate_enhance(G, config.model.scale, config.data.degradation, str(data_root or config.data.path))
-    if config.data.dataset != "fashion-mnist":
+    dataset = config.data.dataset
+    if dataset not in RECIPES:
         raise DataError(
-            "metrics are measured in the features of the Fashion-MNIST classifier, so only Fashion-MNIST runs "
-            "can be evaluated; look at the run's sample grids for image-folder runs"
+            "metrics are measured in the features of a classifier of the data set (Fashion-MNIST's or the emoji's), "
+            "so image-folder runs cannot be evaluated; look at the run's sample grids"
         )
     if samples < MIN_SAMPLES:
         raise ValueError(f"--samples must be at least {MIN_SAMPLES}: precision and recall need that many images")
     root = data_root or (Path(config.data.path) if config.data.path else None)
-    classifier, info = load_classifier(data_root=root)
-    test, train = FashionMNIST(root, "test", 32), FashionMNIST(root, "train", 32)
+    classifier, info = load_classifier(dataset, data_root=root)
+    real = DataConfig(dataset=dataset, path=str(root or ""), size=RECIPES[dataset].size)
+    test, train = load_dataset(real, "test"), load_dataset(real, "train")
     z, _ = seeded_inputs(list(range(samples)), G.latent_size)
     requested = torch.arange(samples) % len(classes) if classes else None
     generated = generate(G, z, requested)

@@ -132,11 +132,12 @@ class GanRun(Run):
 
     def _metric_classifier(self) -> nn.Module | None:
         """The metric classifier, if it was trained already: it tells how classes spread in samples."""
-        from training.classifier import DEFAULT_CLASSIFIER_PATH, load_classifier
+        from training.classifier import RECIPES, classifier_path, load_classifier
 
-        if self.config.data.dataset != "fashion-mnist" or not DEFAULT_CLASSIFIER_PATH.exists():
+        dataset = self.config.data.dataset
+        if dataset not in RECIPES or not classifier_path(dataset).exists():
             return None
-        return load_classifier(DEFAULT_CLASSIFIER_PATH)[0].to(self.device)
+        return load_classifier(dataset)[0].to(self.device)
 
     def _watch(self) -> None:
         """Save this step's grid (of the EMA generator, which sampling and export use) and curves; warn
@@ -164,7 +165,7 @@ class GanRun(Run):
             if self.classes:
                 checks["class_accuracy"] = conditional_accuracy(predicted, self.grid_labels, len(self.classes))[0]
             else:
-                checks["class_evenness"] = class_coverage(predicted, 10)[1]
+                checks["class_evenness"] = class_coverage(predicted, self.classifier.num_classes)[1]
                 if warm and checks["class_evenness"] < COLLAPSE_EVENNESS:
                     log.warning(
                         "\npossible mode collapse at step %d: the samples' classes are uneven (evenness %.2f)",
