@@ -415,32 +415,50 @@ def _card_heading(document: dict) -> list[str]:
 
 def _generate_card(document: dict, floor: dict) -> str:
     provenance, size = document["provenance"], document["output_size"]
-    metrics = provenance.get("metrics", {})
+    config, metrics, styles = provenance["config"], provenance.get("metrics", {}), document.get("styles")
+    colours = {1: "grey", 3: "RGB", 4: "RGBA (transparent background)"}[document["outputs"][0]["channels"]]
     lines = [
         *_card_heading(document),
-        f"Generates {size[0]}×{size[1]} {'grey' if document['outputs'][0]['channels'] == 1 else 'RGB'} images "
-        "from a seed: the same seed gives the same image in GIMP, on the command line and in PyTorch.",
+        f"Generates {size[0]}×{size[1]} {colours} images from a seed: the same seed gives the same image in GIMP,"
+        " on the command line and in PyTorch.",
         f"`python -m gimp_gan_plugin generate --model {document['name']} --seed 0 --count 16 --grid -o out/`"
         + (" (add `--class NAME`)." if document.get("classes") else "."),
         "",
     ]
     if document.get("classes"):
         lines += [f"Classes: {', '.join(document['classes'])}.", ""]
+    if styles:
+        levels = ", ".join(f"{name} {start}–{stop - 1}" for name, (start, stop) in styles["levels"].items())
+        lines += [
+            f"Style-based: {styles['layers']} style layers ({levels}). `--truncation PSI` pulls w toward the average",
+            "style; `--mix-seed S --mix coarse|middle|fine` takes those layers' styles from seed S;",
+            f"`--direction K --amount A` moves along one of {len(styles['directions'])} directions found by SeFa",
+            "(closed-form, from the weights: unlabelled, look at what each does); `--noise-seed N` and `--no-noise`",
+            "change only the fine random detail.",
+            "",
+        ]
+    train = config["train"]
+    recipe = (
+        f"loss {train['loss']}, R1 γ {train['r1_gamma']:g} every {train.get('r1_every', 1)} steps, style mixing "
+        f"{config['model'].get('style_mixing', 0):g}, DiffAugment `{train['augment'] or 'off'}`"
+        if styles
+        else f"loss {config['train']['loss']}, spectral norm {'on' if config['model']['spectral_norm'] else 'off'}"
+    )
     lines += [
         "## Training",
         "",
         f"- Data: {provenance['data']}",
         f"- {provenance['steps']} generator steps, {provenance['images_seen']:,} real images shown to D, "
         f"{provenance['training_time']} on {provenance['hardware']}",
-        f"- Recipe: loss {provenance['config']['train']['loss']}, spectral norm "
-        f"{'on' if provenance['config']['model']['spectral_norm'] else 'off'}, EMA half-life "
-        f"{provenance['config']['train']['ema_halflife_kimg']}k images; the full config is in the model's metadata",
+        f"- Recipe: {recipe}, EMA half-life {config['train']['ema_halflife_kimg']}k images; the full config is in"
+        " the model's metadata",
         f"- Code: {provenance['code']} (`python -m training train`, then `python -m export`)",
         "",
     ]
     if metrics:
+        which = "emoji (by Unicode group)" if config["data"]["dataset"] == "emoji" else "Fashion-MNIST"
         lines += ["## Quality", "", "Measured by `python -m training evaluate` (10,000 samples vs the test set, in the",
-                  "features of our Fashion-MNIST classifier; the floor is real training images measured the same way):",
+                  f"features of our {which} classifier; the floor is real training images measured the same way):",
                   "", "| metric | this model | real floor |", "|---|---|---|"]  # fmt: skip
         for key in ("fid", "kid", "precision", "recall", "classes_covered", "class_evenness", "class_accuracy"):
             if key in metrics:
@@ -451,7 +469,7 @@ def _generate_card(document: dict, floor: dict) -> str:
         "## Licence and limits",
         "",
         f"Weights: {document['license']}. Small images only ({size[0]} px); a short CPU training run, so samples",
-        "show artefacts and some variety of the data set is missing (see recall). Not for identifying real products.",
+        "show artefacts and some variety of the data set is missing (see recall).",
         "",
     ]
     return "\n".join(lines)

@@ -85,8 +85,8 @@ def check_checkpoint(state: Any, source: str = "the checkpoint") -> Config:
     seconds = state.get("seconds")
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds >= 0:
         problems.append("seconds is not a duration")
-    if not _count(state.get("channels")) or state["channels"] not in (1, 3):
-        problems.append("channels is not 1 or 3")
+    if not _count(state.get("channels")) or state["channels"] not in (1, 3, 4):
+        problems.append("channels is not 1, 3 or 4")
     classes = state.get("classes")
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
         problems.append("classes is not a list of class names")

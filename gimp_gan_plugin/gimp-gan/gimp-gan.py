@@ -37,6 +37,8 @@ MENU = "<Image>/Filters/Generative (GAN)"
 EIGHT_BIT = (Gimp.Precision.U8_LINEAR, Gimp.Precision.U8_NON_LINEAR, Gimp.Precision.U8_PERCEPTUAL)
 NO_MODEL = "none"
 RANDOM_CLASS = "random"
+NO_MIXING = "none"
+EDITS = 4  # direction sliders in the Generate dialog (a style-based model's first directions)
 READWRITE = GObject.ParamFlags.READWRITE
 
 
@@ -370,7 +372,7 @@ def run_generate(procedure, run_mode, image, drawables, config, timer):
         "class": None if config.get_property("class") == RANDOM_CLASS else config.get_property("class"),
         "truncation": config.get_property("truncation"),
         "size": config.get_property("size"),
-    }
+    } | style_fields(config)
     if config.get_property("interpolate"):
         seed_to = config.get_property("seed-to")
         request |= {"command": "interpolate", "seed": seed, "seed_to": seed_to, "frames": count}
@@ -388,13 +390,18 @@ def run_generate(procedure, run_mode, image, drawables, config, timer):
             Gimp.Display.new(image)
     elif image.get_base_type() == Gimp.ImageBaseType.INDEXED:
         raise PluginError("Cannot add layers to an indexed image: choose “A new image” or convert to RGB.")
-    layer_type = (
-        Gimp.ImageType.GRAY_IMAGE if image.get_base_type() == Gimp.ImageBaseType.GRAY else Gimp.ImageType.RGB_IMAGE
-    )
     one = protocol.array_header("float32", (height, width, channels))
     size = protocol.nbytes(one)
     image.undo_group_start()
     try:
+        if image.get_base_type() == Gimp.ImageBaseType.GRAY and in_colour(one):
+            image.convert_rgb()  # colour images into a grey one: it becomes RGB in the same undo step
+        grey = image.get_base_type() == Gimp.ImageBaseType.GRAY
+        alpha = channels in (2, 4)  # RGBA: a generated emoji is a layer with a transparent background
+        layer_type = {
+            (True, False): Gimp.ImageType.GRAY_IMAGE, (True, True): Gimp.ImageType.GRAYA_IMAGE,
+            (False, False): Gimp.ImageType.RGB_IMAGE, (False, True): Gimp.ImageType.RGBA_IMAGE,
+        }[grey, alpha]  # fmt: skip
         for i, name in enumerate(names):  # the first image ends up lowest: GIMP plays animation frames bottom-up
             layer = Gimp.Layer.new(image, name, width, height, layer_type, 100, Gimp.LayerMode.NORMAL)
             image.insert_layer(layer, None, 0)
@@ -403,6 +410,20 @@ def run_generate(procedure, run_mode, image, drawables, config, timer):
         image.undo_group_end()
     timer.lap("write")
     return finish(procedure, image, result)
+
+
+def style_fields(config) -> dict:
+    """The Generate dialog's style mixing, direction sliders and noise switch as request fields (protocol.py);
+    left at their defaults they add nothing, so a model without styles is not refused for them."""
+    fields = {}
+    if config.get_property("mix-level") != NO_MIXING:
+        fields |= {"mix_seed": config.get_property("mix-seed"), "mix_level": config.get_property("mix-level")}
+    directions = [[k, config.get_property(f"edit-{k + 1}")] for k in range(EDITS)]
+    if any(amount for _, amount in directions):
+        fields["directions"] = [d for d in directions if d[1]]
+    if not config.get_property("noise"):
+        fields["noise"] = False
+    return fields
 
 
 class Timer:
@@ -541,6 +562,24 @@ class GimpGan(Gimp.PlugIn):
         )
         procedure.add_int_argument(
             "seed-to", "Last _frame's seed", "Seed of the last frame, with interpolate", 0, 2**31 - 1, 7, READWRITE
+        )
+        levels = [
+            (NO_MIXING, "No style mixing"),
+            ("coarse", "Coarse styles (pose, shape)"),
+            ("middle", "Middle styles (features)"),
+            ("fine", "Fine styles (colour, texture)"),
+        ]
+        add_choice(procedure, "mix-level", "St_yle mixing", "Style-based models: styles from the mix seed", levels)
+        procedure.add_int_argument(
+            "mix-seed", "Mi_x seed", "Seed whose styles are mixed in", 0, 2**31 - 1, 1, READWRITE
+        )
+        for k in range(1, EDITS + 1):
+            procedure.add_double_argument(
+                f"edit-{k}", f"Direction {k}", f"Style-based models: move along direction {k} (0: unchanged)",
+                -5.0, 5.0, 0.0, READWRITE,
+            )  # fmt: skip
+        procedure.add_boolean_argument(
+            "noise", "_Noise", "Models with noise inputs: fine random detail (off: none)", True, READWRITE
         )
         outputs = [("layers", "New layers in this image"), ("image", "A new image")]
         add_choice(procedure, "output", "Out_put", "Where the images go", outputs)
