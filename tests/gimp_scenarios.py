@@ -289,6 +289,30 @@ def generate_frames_into_image():
 
 
 @scenario
+def generate_style_based():
+    """A style-based RGBA generator: same settings, same pixels; ψ = 0 one image for every seed; mixing,
+    a direction and the noise switch each change the picture."""
+
+    def run(key, **arguments):
+        result = call("plug-in-gan-generate", model="test-stylegen", seed=3, count=2, output="image", **arguments)
+        layers = result["image"].get_layers()
+        return {
+            "status": result["status"],
+            "alpha": [layer.has_alpha() for layer in layers],
+            "layers": [dump(f"style_{key}_{i}", layer, "R'G'B'A u8") for i, layer in enumerate(layers)],
+        }
+
+    return {
+        "plain": run("plain"),
+        "again": run("again"),
+        "average": run("average", truncation=0.0, noise=False),
+        "mixed": run("mixed", mix_level="coarse", mix_seed=11),
+        "edited": run("edited", edit_1=3.0),
+        "quiet": run("quiet", noise=False),
+    }
+
+
+@scenario
 def forced_error_leaves_image():
     """A model that breaks after install: the run fails with a message and the image is as it was."""
     image = load("photo-small.png")

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from onnx_models import make_image_model
 from PIL import Image
+from style_models import make_style_generator
 
 from gimp_gan_plugin.imagefile import write_image
 from gimp_gan_plugin.imaging import psnr
@@ -43,6 +44,7 @@ def make_inputs(folder: Path, models: Path) -> None:
     write_image(folder / "gray-alpha.png", np.dstack([grey, alpha]))
     write_image(folder / "grey-photo.png", np.asarray(Image.fromarray(small).convert("L").resize((128, 96))))
     make_image_model(models / "test-style.onnx", name="test-style", task="translate", scale=1, seed=3)
+    make_style_generator(models / "test-stylegen.onnx")
     make_image_model(models / "test-broken.onnx", name="test-broken", scale=2)
     colorizer = {"task": "translate", "scale": 1, "channels_in": 1, "channels_out": 3}
     make_image_model(models / "test-colorize.onnx", name="test-colorize", seed=5, **colorizer)
@@ -212,6 +214,19 @@ def test_generate_same_seed_same_pixels(gimp):
     b = [pixels(gimp, f"generate_1_{i}", info) for i, info in enumerate(second["layers"])]
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[0], a[1]) and a[0].std() > 10
+
+
+def test_a_style_based_generator_mixes_edits_and_truncates_in_gimp(gimp):
+    r = gimp["report"]["generate_style_based"]
+    runs = {
+        key: [pixels(gimp, f"style_{key}_{i}", info) for i, info in enumerate(run["layers"])] for key, run in r.items()
+    }
+    assert all(run["status"] == "success" and run["alpha"] == [True, True] for run in r.values())
+    assert runs["plain"][0].shape == (32, 32, 4) and 0 < runs["plain"][0][:, :, 3].mean() < 255
+    assert all(np.array_equal(a, b) for a, b in zip(runs["plain"], runs["again"], strict=True))
+    assert not np.array_equal(*runs["plain"]) and np.array_equal(*runs["average"])  # ψ = 0: seeds 3 and 4 alike
+    for changed in ("mixed", "edited", "quiet"):
+        assert not np.array_equal(runs[changed][0], runs["plain"][0]), changed
 
 
 def test_generate_interpolation_frames_as_layers(gimp):
