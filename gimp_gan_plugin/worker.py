@@ -54,6 +54,7 @@ _REQUIRED = object()
 
 def field(request: dict, key: str, kinds: type | tuple[type, ...], default=_REQUIRED):
     """One value of a request, of the expected type: a malformed request is an error reply, not a crash."""
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
     value = request.get(key, default)
     if value is _REQUIRED:
         raise GimpGanError(f"malformed request: '{key}' is missing")

@@ -295,6 +295,8 @@ def generate_style_based():
 
     def run(key, **arguments):
         result = call("plug-in-gan-generate", model="test-stylegen", seed=3, count=2, output="image", **arguments)
+        if result["status"] != "success":
+            return result
         layers = result["image"].get_layers()
         return {
             "status": result["status"],

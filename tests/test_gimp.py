@@ -218,10 +218,11 @@ def test_generate_same_seed_same_pixels(gimp):
 
 def test_a_style_based_generator_mixes_edits_and_truncates_in_gimp(gimp):
     r = gimp["report"]["generate_style_based"]
+    assert all(run["status"] == "success" for run in r.values()), r
     runs = {
         key: [pixels(gimp, f"style_{key}_{i}", info) for i, info in enumerate(run["layers"])] for key, run in r.items()
     }
-    assert all(run["status"] == "success" and run["alpha"] == [True, True] for run in r.values())
+    assert all(run["alpha"] == [True, True] for run in r.values())
     assert runs["plain"][0].shape == (32, 32, 4) and 0 < runs["plain"][0][:, :, 3].mean() < 255
     assert all(np.array_equal(a, b) for a, b in zip(runs["plain"], runs["again"], strict=True))
     assert not np.array_equal(*runs["plain"]) and np.array_equal(*runs["average"])  # ψ = 0: seeds 3 and 4 alike

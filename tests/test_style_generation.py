@@ -148,10 +148,10 @@ def test_the_command_line_mixes_edits_resizes_and_draws_the_style_mixing_grid(mo
 def test_the_gimp_runtime_worker_takes_the_style_fields(model):
     from test_worker import run_worker
 
-    fields = {"mix_seed": 5, "mix_level": "middle", "directions": [[2, -1.5]], "noise_seed": 1}
+    fields = {"mix_seed": 5, "mix_level": "middle", "directions": [[2, -1.5]], "noise_seed": 1, "noise": False}
     (result, [data]), *_ = [
         m for m in run_worker({"command": "generate", "model": model, "seeds": [3], **fields}) if "result" in m[0]
     ]
     images = np.frombuffer(data, np.float32).reshape(result["arrays"][0]["shape"])
-    edit = StyleEdit(mix_seed=5, mix_level="middle", directions=((2, -1.5),), noise_seed=1)
+    edit = StyleEdit(mix_seed=5, mix_level="middle", directions=((2, -1.5),), noise_seed=1, noise=False)
     assert np.array_equal(images, Engine("cpu").generate(model, [3], edit=edit))
