@@ -1,7 +1,8 @@
 """Runs inside GIMP 3's GUI (under Xvfb, python-fu-eval): opens each dialog for a screenshot, and undoes.
 
 Each procedure is called interactively, so GIMP builds its dialog from the declared arguments; a helper
-waits for the window, photographs it and presses Escape, and the call returns CANCEL. Then Enhance
+waits for the window, photographs it (Generate's with its preview drawn) and presses Escape, and the call
+returns CANCEL. Then Enhance
 runs from its dialog (Return presses OK) and is undone with Ctrl+Z in the image window, as a user
 would, and so is a colorizer's run on a grey image (its conversion to RGB included). tests/test_gimp.py
 asserts on OUT.
@@ -30,7 +31,7 @@ DIALOGS = {
 SHOT = """
 id=$(timeout 60 xdotool search --sync --onlyvisible --name "$1" | head -1)
 [ -n "$id" ] || exit 1
-sleep 2
+sleep 4
 [ -z "$2" ] || import -window "$id" "$2"
 xdotool windowfocus --sync "$id" key "$3"
 """
@@ -46,12 +47,14 @@ def xdotool(*arguments):
     return subprocess.run(["xdotool", *arguments], capture_output=True, text=True, timeout=60).stdout.strip()
 
 
-def in_dialog(name, title, image, layer, key, shot=""):
+def in_dialog(name, title, image, layer, key, shot="", **settings):
     """Runs a procedure interactively; a helper photographs its dialog (if `shot`), then presses `key`."""
     helper = subprocess.Popen(["sh", "-c", SHOT, "shot", f"^{re.escape(title)}$", str(shot), key])
     procedure = Gimp.get_pdb().lookup_procedure(name)
     config = procedure.create_config()
     config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
+    for setting, value in settings.items():
+        config.set_property(setting, value)
     config.set_property("image", image)
     config.set_core_object_array("drawables", [layer])
     status = procedure.run(config).index(0)
@@ -64,9 +67,11 @@ try:
     layer = image.get_layers()[0]
     Gimp.Display.new(image)
     Gimp.displays_flush()
+    # The Generate dialog shows a style-based model, whose preview the screenshot catches.
+    settings = {"plug-in-gan-generate": {"model": "test-stylegen", "mix-level": "coarse", "mix-seed": 5}}
     for name, title in DIALOGS.items():
         shot = OUT / f"dialog-{name.removeprefix('plug-in-gan-')}.png"
-        status = in_dialog(name, title, image, layer, "Escape", shot)
+        status = in_dialog(name, title, image, layer, "Escape", shot, **settings.get(name, {}))
         report[name] = {"status": status.value_nick, "screenshot": shot.exists()}
 
     before = pixels(layer)

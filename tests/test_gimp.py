@@ -76,7 +76,7 @@ def gimp_gui(gimp):
 
     GIMP_GAN_SCREENSHOTS=docs/images also copies the dialog screenshots there (for the README).
     """
-    gimp_root.run_in_root(
+    console = gimp_root.run_in_root(
         'echo "(show-welcome-dialog no)" > /root/.config/GIMP/3.0/gimprc && rm -rf /tmp/gimp-gan-gui && '
         "(Xvfb :77 -screen 0 1280x800x24 >/dev/null 2>&1 &) && sleep 2 && export DISPLAY=:77 && "
         "timeout 300 gimp-3.0 -n -d -f --batch-interpreter=python-fu-eval --quit "
@@ -89,7 +89,7 @@ def gimp_gui(gimp):
     if os.environ.get("GIMP_GAN_SCREENSHOTS"):
         for shot in out.glob("dialog-*.png"):
             shutil.copy(shot, Path(os.environ["GIMP_GAN_SCREENSHOTS"]) / shot.name)
-    return {"report": report, "out": out}
+    return {"report": report, "out": out, "console": console.stdout + console.stderr}
 
 
 def pixels(gimp, key: str, info: dict) -> np.ndarray:
@@ -281,6 +281,14 @@ def test_each_dialog_opens_from_the_declared_arguments(gimp_gui, procedure):
     assert r["status"] == "cancel" and r["screenshot"]  # shown, photographed, then cancelled with Escape
     shot = Image.open(gimp_gui["out"] / f"dialog-{procedure}.png")
     assert shot.width > 300 and shot.height > 150 and np.asarray(shot.convert("L")).std() > 10
+
+
+def test_the_generate_dialog_draws_a_preview_of_the_first_image(gimp_gui):
+    timings = [json.loads(line.split("gimp-gan timing preview ", 1)[1]) for line in gimp_gui["console"].splitlines()
+               if "gimp-gan timing preview " in line]  # fmt: skip
+    assert timings, gimp_gui["console"][-2000:]  # the plug-in prints one line per preview drawn
+    shot = np.asarray(Image.open(gimp_gui["out"] / "dialog-generate.png").convert("RGB")).astype(int)
+    assert shot.std(axis=(0, 1)).max() > 10  # a picture, not an empty grey dialog
 
 
 def test_enhance_from_its_dialog_then_ctrl_z_undoes_it_in_one_step(gimp_gui):

@@ -16,8 +16,10 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
+from array import array
 from pathlib import Path
 
 import gi
@@ -25,7 +27,9 @@ import gi
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
+gi.require_version("Gtk", "3.0")
+gi.require_version("GdkPixbuf", "2.0")
+from gi.repository import GdkPixbuf, Gegl, Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.append(str(HERE.parent))  # protocol.py lies beside this file once installed, one folder up in the repo
@@ -360,19 +364,23 @@ def run_style(procedure, run_mode, image, drawables, config, timer):
     return finish(procedure, image, results[-1][1])
 
 
+def generation_request(config, model: str) -> dict:
+    """What the Generate dialog's settings ask of the runtime, besides the seeds (shared with the preview)."""
+    return {
+        "model": model,
+        "device": config.get_property("device"),
+        "class": None if config.get_property("class") == RANDOM_CLASS else config.get_property("class"),
+        "truncation": config.get_property("truncation"),
+    } | style_fields(config)
+
+
 def run_generate(procedure, run_mode, image, drawables, config, timer):
     model = chosen_model(config, "generate")
     seed, count = config.get_property("seed"), config.get_property("count")
     if config.get_property("random-seed"):
         seed = random.randrange(2**31)
         config.set_property("seed", seed)
-    request = {
-        "model": model,
-        "device": config.get_property("device"),
-        "class": None if config.get_property("class") == RANDOM_CLASS else config.get_property("class"),
-        "truncation": config.get_property("truncation"),
-        "size": config.get_property("size"),
-    } | style_fields(config)
+    request = generation_request(config, model) | {"size": config.get_property("size")}
     if config.get_property("interpolate"):
         seed_to = config.get_property("seed-to")
         request |= {"command": "interpolate", "seed": seed, "seed_to": seed_to, "frames": count}
@@ -426,6 +434,91 @@ def style_fields(config) -> dict:
     return fields
 
 
+class GeneratePreview:
+    """The first image of the Generate dialog's settings, redrawn shortly after any of them changes.
+
+    The runtime runs in a thread, so the dialog stays responsive; changes made while an image is on its
+    way are drawn once it arrives (only the latest settings). Errors show as the preview's caption."""
+
+    SIDE = 160  # pixels on screen: a 64-px emoji at 2.5×, nearest-neighbour so pixels stay crisp
+    DELAY_MS = 150
+    SETTINGS = {"model", "seed", "class", "truncation", "mix-level", "mix-seed", "noise", "device"} | {
+        f"edit-{k}" for k in range(1, EDITS + 1)
+    }  # what the first image depends on
+
+    def __init__(self, dialog, config):
+        self.config, self.pending, self.busy, self.dirty = config, None, False, False
+        self.picture, self.caption = Gtk.Image(), Gtk.Label(label="Preview")
+        box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
+        box.pack_start(self.picture, False, False, 0)
+        box.pack_start(self.caption, False, False, 0)
+        dialog.get_content_area().pack_start(box, False, False, 6)
+        box.show_all()
+        config.connect("notify", lambda _, spec: spec.name in self.SETTINGS and self.schedule())
+        self.schedule()
+
+    def schedule(self) -> None:
+        if self.pending is not None:
+            GLib.source_remove(self.pending)
+        self.pending = GLib.timeout_add(self.DELAY_MS, self.start)
+
+    def start(self) -> bool:
+        self.pending = None
+        if self.busy:
+            self.dirty = True
+            return False
+        model = self.config.get_property("model")
+        if model == NO_MODEL:
+            self.caption.set_text("No generator installed")
+            return False
+        seed = self.config.get_property("seed")
+        request = generation_request(self.config, model) | {"command": "generate", "seeds": [seed]}
+        self.busy, self.dirty = True, False
+        threading.Thread(target=self.fetch, args=(request,), daemon=True).start()
+        return False
+
+    def fetch(self, request: dict) -> None:
+        start = time.perf_counter()
+        try:
+            _, [(header, data)] = call_runtime(request)
+            shown = (header, data, f"Seed {request['seeds'][0]} ({time.perf_counter() - start:.1f} s)")
+        except PluginError as e:
+            shown = (None, None, str(e).splitlines()[0])
+        print(f"gimp-gan timing preview {json.dumps({'seconds': time.perf_counter() - start})}", file=sys.stderr)
+        GLib.idle_add(self.show, *shown)
+
+    def show(self, header, data, caption: str) -> bool:
+        self.busy = False
+        self.caption.set_text(caption)
+        if header is not None:
+            self.picture.set_from_pixbuf(to_pixbuf(header, data, self.SIDE))
+        if self.dirty:
+            self.start()
+        return False
+
+
+def to_pixbuf(header: dict, data: bytes, side: int):
+    """The first float image of a generate result as a pixbuf whose longer side is `side`."""
+    height, width, channels = header["shape"][1:]
+    values = array("f")
+    values.frombytes(data[: height * width * channels * 4])
+    if sys.byteorder != "little":
+        values.byteswap()
+    alpha = channels in (2, 4)
+    pixels = bytearray()
+    for i in range(0, len(values), channels):
+        colour = values[i : i + channels - alpha] if channels > 2 else values[i : i + 1] * 3
+        pixels += bytes(round(min(max(v, 0.0), 1.0) * 255) for v in colour)
+        if alpha:
+            pixels.append(round(min(max(values[i + channels - 1], 0.0), 1.0) * 255))
+    stride = width * (4 if alpha else 3)
+    pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(
+        GLib.Bytes.new(bytes(pixels)), GdkPixbuf.Colorspace.RGB, alpha, 8, width, height, stride
+    )
+    scale = side / max(width, height)
+    return pixbuf.scale_simple(round(width * scale), round(height * scale), GdkPixbuf.InterpType.NEAREST)
+
+
 class Timer:
     """Where a run's time went, printed to stderr for benchmarks/plugin_overhead.py."""
 
@@ -458,6 +551,8 @@ def run(procedure, run_mode, image, drawables, config, data):
         GimpUi.init(name)
         dialog = GimpUi.ProcedureDialog.new(procedure, config, TITLES[name])
         dialog.fill(None)
+        if name == "plug-in-gan-generate":
+            GeneratePreview(dialog, config)
         accepted = dialog.run()
         dialog.destroy()
         if not accepted:
