@@ -450,10 +450,20 @@ class GeneratePreview:
         self.config, self.pending, self.busy, self.dirty = config, None, False, False
         self.picture, self.caption = Gtk.Image(), Gtk.Label(label="Preview")
         box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
+        box.set_size_request(self.SIDE, self.SIDE)
         box.pack_start(self.picture, False, False, 0)
         box.pack_start(self.caption, False, False, 0)
-        dialog.get_content_area().pack_start(box, False, False, 6)
-        box.show_all()
+        # Beside the settings, not below them: the dialog is already tall, and the picture stays in view.
+        content = dialog.get_content_area()
+        settings = Gtk.Box(orientation=Gtk.Orientation.VERTICAL)
+        for child in content.get_children():  # fill() packed each setting's widget here
+            content.remove(child)
+            settings.pack_start(child, False, False, 0)
+        row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=12)
+        row.pack_start(settings, True, True, 0)
+        row.pack_start(box, False, False, 0)
+        content.pack_start(row, True, True, 0)
+        row.show_all()
         config.connect("notify", lambda _, spec: spec.name in self.SETTINGS and self.schedule())
         self.schedule()
 
