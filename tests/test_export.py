@@ -55,7 +55,7 @@ def test_an_exported_generator_gives_pytorchs_image_for_each_seed(tmp_path, mode
     seeds, class_label = [0, 5, 123], (3 if conditional else None)
     engine_images = Engine(provider="cpu").generate("tiny", seeds, class_label=class_label)
     G, _, classes = load_generator(state)
-    z, labels = seeded_inputs(seeds, G.latent_size, len(classes), class_label)
+    z, labels, _ = seeded_inputs(seeds, G.latent_size, len(classes), class_label)
     with torch.no_grad():
         torch_images = ((G(z, labels) + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
     assert engine_images.shape == torch_images.shape == (3, 28, 28, 1)

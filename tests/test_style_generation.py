@@ -145,6 +145,15 @@ def test_the_command_line_mixes_edits_resizes_and_draws_the_style_mixing_grid(mo
     assert main(["generate", "--model", model, "--mix-seed", "7,8", "-o", str(out)]) == 1  # several need --grid
 
 
+def test_training_samples_and_evaluation_use_the_seeds_noise_as_the_engine_does(checkpoint, model):
+    from training.sampling import generate, noise_shapes, seeded_inputs
+
+    G = load_generator(checkpoint)[0]
+    z, labels, noise = seeded_inputs([3, 9], 16, 10, None, noise_shapes(G))
+    images = ((generate(G, z, labels, noise) + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(images, Engine().generate(model, [3, 9]), atol=1e-5)
+
+
 def test_the_gimp_runtime_worker_takes_the_style_fields(model):
     from test_worker import run_worker
 

@@ -385,7 +385,8 @@ def test_checkpoints_are_written_by_rename_and_damage_is_reported(tmp_path):
 def test_seeds_give_the_plugins_latents_and_classes():
     from gimp_gan_plugin.generation import latent_for_seed, seed_rng_after_latent
 
-    z, labels = seeded_inputs([0, 7, 123], 16, num_classes=10)
+    z, labels, noise = seeded_inputs([0, 7, 123], 16, num_classes=10)
+    assert noise is None
     for row, seed in enumerate([0, 7, 123]):
         assert np.array_equal(z[row].numpy(), latent_for_seed(seed, 16))
         assert labels[row] == seed_rng_after_latent(seed, 16).integers(10)

@@ -138,7 +138,7 @@ def _print_generator_report(report: dict) -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     from training.networks import task
-    from training.sampling import generate, load_generator, parse_seeds, save_grid, seeded_inputs
+    from training.sampling import generate, load_generator, noise_shapes, parse_seeds, save_grid, seeded_inputs
 
     seeds = parse_seeds(args.seeds)  # before loading: a typo is reported at once
     G, config, classes = load_generator(load_checkpoint(args.checkpoint))
@@ -155,7 +155,7 @@ def run_sample(args: argparse.Namespace) -> int:
         if args.class_label.lower() not in names:
             raise ValueError(f"--class must be one of {', '.join(classes)} or 0-{len(classes) - 1}")
         class_label = names[args.class_label.lower()]
-    z, labels = seeded_inputs(seeds, G.latent_size, len(classes), class_label)
-    save_grid(generate(G, z, labels), args.output, args.columns)
+    z, labels, noise = seeded_inputs(seeds, G.latent_size, len(classes), class_label, noise_shapes(G))
+    save_grid(generate(G, z, labels, noise), args.output, args.columns)
     print(f"wrote {args.output}")
     return 0

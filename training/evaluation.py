@@ -22,7 +22,7 @@ from training.image_metrics import psnr_y, ssim_y
 from training.metrics import MIN_SAMPLES, measure
 from training.networks import task
 from training.photos import HR_DOWNSCALES, photo_name, readable_photos, split_photos
-from training.sampling import generate, load_generator, seeded_inputs
+from training.sampling import generate, load_generator, noise_shapes, seeded_inputs
 
 BASELINES = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
 
@@ -53,9 +53,9 @@ def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | No
     classifier, info = load_classifier(dataset, data_root=root)
     real = DataConfig(dataset=dataset, path=str(root or ""), size=RECIPES[dataset].size)
     test, train = load_dataset(real, "test"), load_dataset(real, "train")
-    z, _ = seeded_inputs(list(range(samples)), G.latent_size)
+    z, _, noise = seeded_inputs(list(range(samples)), G.latent_size, noise_shapes=noise_shapes(G))
     requested = torch.arange(samples) % len(classes) if classes else None
-    generated = generate(G, z, requested)
+    generated = generate(G, z, requested, noise)
     chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:samples]
     return {
         "checkpoint_step": state["step"],

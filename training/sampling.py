@@ -6,6 +6,7 @@ same image in a training grid, from `python -m training sample` and in GIMP.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +21,34 @@ MAX_SEEDS = 10_000  # per grid: as many as `evaluate` measures; more is a typo (
 
 
 def seeded_inputs(
-    seeds: list[int], latent_size: int, num_classes: int = 0, class_label: int | None = None
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(z, labels) for the seeds: z from `default_rng(seed).standard_normal`, then a random class
-    from the same generator when the model is conditional and no class is asked for."""
-    latents, labels = [], []
+    seeds: list[int],
+    latent_size: int,
+    num_classes: int = 0,
+    class_label: int | None = None,
+    noise_shapes: Sequence[tuple[int, ...]] = (),
+) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor] | None]:
+    """(z, labels, noise maps) for the seeds, by the model format's recipe: z from
+    `default_rng(seed).standard_normal`, then from the same generator each noise map in order (for a
+    generator with noise inputs), then a random class when the model is conditional and none is asked for."""
+    latents, labels, noise = [], [], [[] for _ in noise_shapes]
     for seed in seeds:
         rng = np.random.default_rng(seed)
         latents.append(rng.standard_normal(latent_size).astype(np.float32))
+        for maps, shape in zip(noise, noise_shapes, strict=True):
+            maps.append(rng.standard_normal(shape).astype(np.float32))
         if num_classes:
             labels.append(class_label if class_label is not None else int(rng.integers(num_classes)))
     z = torch.from_numpy(np.stack(latents))
-    return z, (torch.tensor(labels, dtype=torch.int64) if num_classes else None)
+    return (
+        z,
+        torch.tensor(labels, dtype=torch.int64) if num_classes else None,
+        [torch.from_numpy(np.stack(maps)) for maps in noise] if noise_shapes else None,
+    )
+
+
+def noise_shapes(G: torch.nn.Module) -> list[tuple[int, ...]]:
+    """The per-sample shapes of a generator's noise inputs (none for z-only generators)."""
+    return G.synthesis.noise_shapes() if hasattr(G, "synthesis") else []
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -50,18 +67,27 @@ def parse_seeds(text: str) -> list[int]:
 
 
 @torch.no_grad()
-def generate(G: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int = 256) -> torch.Tensor:
-    """Images in [-1, 1] on the CPU, in batches, in eval mode (batch norm uses its running statistics)."""
+def generate(
+    G: torch.nn.Module,
+    z: torch.Tensor,
+    labels: torch.Tensor | None,
+    noise: list[torch.Tensor] | None = None,
+    batch_size: int = 256,
+) -> torch.Tensor:
+    """Images in [-1, 1] on the CPU, in batches, in eval mode (batch norm uses its running statistics);
+    `noise`: the noise maps of a generator with noise inputs (seeded_inputs), else it makes none."""
     device = next(G.parameters()).device
     was_training = G.training
     G.eval()
+
+    def batch(i: int) -> torch.Tensor:
+        inputs = [z[i : i + batch_size].to(device), None if labels is None else labels[i : i + batch_size].to(device)]
+        if noise is not None:
+            inputs.append([maps[i : i + batch_size].to(device) for maps in noise])
+        return G(*inputs).float().cpu()
+
     try:
-        return torch.cat([
-            G(z[i : i + batch_size].to(device), None if labels is None else labels[i : i + batch_size].to(device))
-            .float()
-            .cpu()
-            for i in range(0, len(z), batch_size)
-        ])  # fmt: skip
+        return torch.cat([batch(i) for i in range(0, len(z), batch_size)])
     finally:
         G.train(was_training)
 

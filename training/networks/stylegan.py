@@ -250,13 +250,17 @@ class Generator(nn.Module):
         device = self.w_avg.device
         return [torch.randn(count, *shape, generator=generator).to(device) for shape in self.synthesis.noise_shapes()]
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, noise: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """`noise`: one map per layer (from the seed, in sampling); in training mode, when not given, drawn here."""
         ws = self.styles(z, labels)
         if self.training:
             self.w_avg.lerp_(ws[:, 0].detach().mean(0), 1 - W_AVG_BETA)
             if self.style_mixing > 0:
                 ws = self._mix_at_random(ws, labels)
-        noise = self.draw_noise(len(z)) if self.training else None
+        if noise is None and self.training:
+            noise = self.draw_noise(len(z))
         return self.synthesis(ws, noise)
 
     def _mix_at_random(self, ws: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:

@@ -20,7 +20,7 @@ from training.loop import Batches, Run
 from training.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from training.networks import build
 from training.plot import plot_curves
-from training.sampling import generate, save_grid, seeded_inputs
+from training.sampling import generate, noise_shapes, save_grid, seeded_inputs
 
 log = logging.getLogger("training")
 
@@ -50,7 +50,7 @@ class GanRun(Run):
             raise ConfigError("model.conditional needs labelled data: an image folder with one sub-folder per class")
         channels = self.data[0][0].shape[0]
         G, D = build(config.model, config.data.size, channels, len(self.classes))
-        self.grid_z, self.grid_labels = self._grid_inputs()
+        self.grid_z, self.grid_labels, self.grid_noise = self._grid_inputs(G)
         reference = fetch(self.data, torch.arange(min(len(self.data), len(self.grid_z))))[0]
         self.real_diversity = mean_pairwise_distance(reference)  # 0 for one image (or identical ones)
         if self.real_diversity == 0 and self.process.is_main:
@@ -120,15 +120,17 @@ class GanRun(Run):
         self.step += 1
         return torch.cat([d_stats[:1], g_loss[None], d_stats[1:]])
 
-    def _grid_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Fixed seeds, so successive grids show the same samples improving; conditional: a row per class."""
-        count, latent = self.config.output.grid_seeds, self.config.model.latent_size
+    def _grid_inputs(self, G: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor] | None]:
+        """Fixed seeds (and their noise maps), so successive grids show the same samples improving;
+        conditional: a row per class."""
+        count, latent, shapes = self.config.output.grid_seeds, self.config.model.latent_size, noise_shapes(G)
         if not self.classes:
-            return seeded_inputs(list(range(count)), latent)
+            return seeded_inputs(list(range(count)), latent, noise_shapes=shapes)
         columns = max(1, count // len(self.classes))
-        z, _ = seeded_inputs(list(range(columns)), latent, len(self.classes))
+        z, _, noise = seeded_inputs(list(range(columns)), latent, len(self.classes), noise_shapes=shapes)
         labels = torch.arange(len(self.classes)).repeat_interleave(columns)
-        return z.repeat(len(self.classes), 1), labels
+        rows = len(self.classes)
+        return z.repeat(rows, 1), labels, None if noise is None else [maps.repeat(rows, 1, 1, 1) for maps in noise]
 
     def _metric_classifier(self) -> nn.Module | None:
         """The metric classifier, if it was trained already: it tells how classes spread in samples."""
@@ -144,10 +146,12 @@ class GanRun(Run):
         when the current G's samples look collapsed (the EMA lags behind, and early on it blurs)."""
         from training.metrics import class_coverage, conditional_accuracy
 
-        grid = generate(self.G_ema, self.grid_z, self.grid_labels)
+        grid = generate(self.G_ema, self.grid_z, self.grid_labels, self.grid_noise)
         columns = len(grid) // len(self.classes) if self.classes else 8
         save_grid(grid, self.run_dir / "samples" / f"step-{self.step:06d}.png", columns)
-        samples = grid if self.G_ema is self.G_raw else generate(self.G_raw, self.grid_z, self.grid_labels)
+        samples = (
+            grid if self.G_ema is self.G_raw else generate(self.G_raw, self.grid_z, self.grid_labels, self.grid_noise)
+        )
         checks = {}
         warm = self.step >= self.config.train.steps // 10  # an untrained G is uniform, not collapsed
         if self.real_diversity > 0:  # with nothing to vary (one image), samples that do not vary are right
