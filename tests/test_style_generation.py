@@ -154,6 +154,22 @@ def test_training_samples_and_evaluation_use_the_seeds_noise_as_the_engine_does(
     np.testing.assert_allclose(images, Engine().generate(model, [3, 9]), atol=1e-5)
 
 
+def test_evaluate_samples_at_a_truncation_as_the_engine_does(checkpoint, model, monkeypatch):
+    from training.classifier import Classifier
+    from training.evaluation import evaluate_checkpoint
+    from training.sampling import generate, noise_shapes, seeded_inputs
+
+    G = load_generator(checkpoint)[0]
+    z, labels, noise = seeded_inputs([3, 9], 16, 10, 4, noise_shapes(G))
+    images = ((generate(G, z, labels, noise, truncation=0.5) + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(images, Engine().generate(model, [3, 9], class_label=4, truncation=0.5), atol=1e-5)
+    torch.manual_seed(0)
+    untrained = (Classifier().eval(), {"test_accuracy": 0.1})
+    monkeypatch.setattr("training.evaluation.load_classifier", lambda dataset, data_root: untrained)
+    full, average = (evaluate_checkpoint(checkpoint, 20, truncation=psi) for psi in (1.0, 0.0))
+    assert average["truncation"] == 0.0 and full["generated"]["fid"] != average["generated"]["fid"]
+
+
 def test_the_gimp_runtime_worker_takes_the_style_fields(model):
     from test_worker import run_worker
 

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--data", type=Path, help="Fashion-MNIST or photo folder (default: the run's)")
     evaluate.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     evaluate.add_argument("--chroma-gain", type=float, help="colorizers: multiply the chroma by this")
+    evaluate.add_argument(
+        "--truncation", type=float, default=1.0, metavar="PSI", help="generators: sample at truncation ψ (0-1)"
+    )
 
     sample = commands.add_parser("sample", help="images from a checkpoint for the given seeds")
     sample.add_argument("checkpoint", type=Path, help="checkpoint file or run folder")
@@ -87,7 +90,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.evaluation import evaluate_checkpoint
 
     state = with_chroma_gain(load_checkpoint(args.checkpoint), args.chroma_gain)
-    report = evaluate_checkpoint(state, args.samples, args.data)
+    if not 0 <= args.truncation <= 1:
+        raise ValueError(f"--truncation must be between 0 and 1, got {args.truncation}")
+    report = evaluate_checkpoint(state, args.samples, args.data, args.truncation)
     if report.get("pairs") == "unpaired":  # a style
         generated, baselines = report["generated"], report["baselines"]
         print(f"{len(report['photos'])} validation photos ({', '.join(report['photos'])})")

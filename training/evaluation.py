@@ -27,8 +27,11 @@ from training.sampling import generate, load_generator, noise_shapes, seeded_inp
 BASELINES = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
 
 
-def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | None = None) -> dict:
-    """Metrics for `samples` images from seeds 0, 1, …; conditional models get the classes in turn.
+def evaluate_checkpoint(
+    state: dict, samples: int = 10_000, data_root: Path | None = None, truncation: float = 1.0
+) -> dict:
+    """Metrics for `samples` images from seeds 0, 1, …, at truncation ψ; conditional models get the classes
+    in turn.
 
     The real floor's class accuracy is the classifier's on real images of those classes: what a
     conditional generator that matched the data exactly would score.
@@ -55,12 +58,13 @@ def evaluate_checkpoint(state: dict, samples: int = 10_000, data_root: Path | No
     test, train = load_dataset(real, "test"), load_dataset(real, "train")
     z, _, noise = seeded_inputs(list(range(samples)), G.latent_size, noise_shapes=noise_shapes(G))
     requested = torch.arange(samples) % len(classes) if classes else None
-    generated = generate(G, z, requested, noise)
+    generated = generate(G, z, requested, noise, truncation)
     chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:samples]
     return {
         "checkpoint_step": state["step"],
         "images_seen": state["images_seen"],
         "samples": samples,
+        "truncation": truncation,
         "classes": list(classes),
         "classifier": info,
         "generated": measure(classifier, test.images, generated, requested),

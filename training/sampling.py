@@ -72,10 +72,15 @@ def generate(
     z: torch.Tensor,
     labels: torch.Tensor | None,
     noise: list[torch.Tensor] | None = None,
+    truncation: float = 1.0,
     batch_size: int = 256,
 ) -> torch.Tensor:
     """Images in [-1, 1] on the CPU, in batches, in eval mode (batch norm uses its running statistics);
-    `noise`: the noise maps of a generator with noise inputs (seeded_inputs), else it makes none."""
+    `noise`: the noise maps of a generator with noise inputs (seeded_inputs), else it makes none;
+    `truncation` ψ as the engine applies it: on w for a style-based generator, as ψ·z for others."""
+    style_based = hasattr(G, "styles")
+    if not style_based:
+        z = z * truncation
     device = next(G.parameters()).device
     was_training = G.training
     G.eval()
@@ -84,7 +89,8 @@ def generate(
         inputs = [z[i : i + batch_size].to(device), None if labels is None else labels[i : i + batch_size].to(device)]
         if noise is not None:
             inputs.append([maps[i : i + batch_size].to(device) for maps in noise])
-        return G(*inputs).float().cpu()
+        options = {"truncation": truncation} if style_based else {}
+        return G(*inputs, **options).float().cpu()
 
     try:
         return torch.cat([batch(i) for i in range(0, len(z), batch_size)])

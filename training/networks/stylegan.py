@@ -251,10 +251,14 @@ class Generator(nn.Module):
         return [torch.randn(count, *shape, generator=generator).to(device) for shape in self.synthesis.noise_shapes()]
 
     def forward(
-        self, z: torch.Tensor, labels: torch.Tensor | None = None, noise: list[torch.Tensor] | None = None
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        noise: list[torch.Tensor] | None = None,
+        truncation: float = 1.0,
     ) -> torch.Tensor:
         """`noise`: one map per layer (from the seed, in sampling); in training mode, when not given, drawn here."""
-        ws = self.styles(z, labels)
+        ws = self.styles(z, labels, truncation)
         if self.training:
             self.w_avg.lerp_(ws[:, 0].detach().mean(0), 1 - W_AVG_BETA)
             if self.style_mixing > 0:
