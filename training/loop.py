@@ -172,6 +172,13 @@ class Run:
 
     # -- the mechanics ---------------------------------------------------------------------------------
 
+    @staticmethod
+    def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """One optimiser step on `loss`: the gradients of the nets it owns, and nothing left from before."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
     @torch.no_grad()
     def update_ema(self) -> None:
         """Average G's weights over a half-life in images: smoother samples than any single step's G."""

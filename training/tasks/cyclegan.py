@@ -62,18 +62,14 @@ class CycleGanRun(UnpairedRun):
             )
             self.D_raw.requires_grad_(True)
         loss = train.adversarial_weight * adversarial + train.cycle_weight * (cycle + train.cycle_identity * identity)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_G.step()
+        self.update(self.opt_G, loss)
         with self.autocast:
             real_style, real_photo = self.D(styles, photos)
             fake_style, fake_photo = self.D(painted.detach(), unpainted.detach())
             d_loss = discriminator_loss(train.loss, real_style.float(), fake_style.float()) + discriminator_loss(
                 train.loss, real_photo.float(), fake_photo.float()
             )
-        self.opt_D.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_D.step()
+        self.update(self.opt_D, d_loss)
         self.update_ema()
         self.step += 1
         return torch.stack([cycle, adversarial, d_loss]).detach()

@@ -113,15 +113,11 @@ class EnhanceRun(Run):
             adversarial = relativistic_generator_loss(real_logits.float(), fake_logits.float())
             loss = loss + train.feature_weight * feature + train.adversarial_weight * adversarial
             self.D_raw.requires_grad_(True)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_G.step()
+        self.update(self.opt_G, loss)
         if self.D is not None:
             with self.autocast:
                 d_loss = relativistic_discriminator_loss(self.D(targets).float(), self.D(results.detach()).float())
-            self.opt_D.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_D.step()
+            self.update(self.opt_D, d_loss)
         self.update_ema()
         self.step += 1
         return torch.stack([l1, feature, adversarial, d_loss]).detach()

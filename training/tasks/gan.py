@@ -84,9 +84,7 @@ class GanRun(Run):
                     lambda x: self.D(diff_augment(x, train.augment), labels).float(), real.detach(), fake
                 )
             loss = loss + train.gp_weight * penalty
-        self.opt_D.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_D.step()
+        self.update(self.opt_D, loss)
         return torch.stack([loss, real_logits.mean(), fake_logits.mean(), penalty]).detach()
 
     def g_step(self) -> torch.Tensor:
@@ -97,9 +95,7 @@ class GanRun(Run):
         with self.autocast:
             logits = self.D_raw(diff_augment(self.G(z, labels), train.augment), labels).float()
         loss = generator_loss(train.loss, logits)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_G.step()
+        self.update(self.opt_G, loss)
         self.D_raw.requires_grad_(True)
         return loss.detach()
 

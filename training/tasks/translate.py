@@ -169,16 +169,12 @@ class TranslateRun(Run):
                 adversarial = generator_loss(train.loss, self.D_raw(inputs, results).float())
             loss = loss + train.adversarial_weight * adversarial
             self.D_raw.requires_grad_(True)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_G.step()
+        self.update(self.opt_G, loss)
         if self.D is not None:
             with self.autocast:
                 real, fake = self.D(inputs, targets).float(), self.D(inputs, results.detach()).float()
             d_loss = discriminator_loss(train.loss, real, fake)
-            self.opt_D.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_D.step()
+            self.update(self.opt_D, d_loss)
         self.update_ema()
         self.step += 1
         return torch.stack([l1, adversarial, d_loss]).detach()

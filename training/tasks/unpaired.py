@@ -130,14 +130,10 @@ class UnpairedRun(Run):
             adversarial = generator_loss(train.loss, self.D_raw(results).float())
             self.D_raw.requires_grad_(True)
         loss = train.adversarial_weight * adversarial + train.nce_weight * nce
-        self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_G.step()
+        self.update(self.opt_G, loss)
         with self.autocast:
             d_loss = discriminator_loss(train.loss, self.D(styles).float(), self.D(results.detach()).float())
-        self.opt_D.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_D.step()
+        self.update(self.opt_D, d_loss)
         self.update_ema()
         self.step += 1
         return torch.stack([nce, adversarial, d_loss]).detach()
