@@ -237,6 +237,8 @@ def cmd_models(args) -> int:
             "generate": f"{info.output_size[1]}×{info.output_size[0]}",
         }
         extra = f", {len(info.classes)} classes" if info.classes else ""
+        if info.styles:
+            extra += f", style-based ({len(info.styles.directions)} directions)"
         print(f"{info.name:<24} {info.task:<9} {detail[info.task]}{extra}  {info.title}")
         print(f"{'':<24} {e.path}")
     for e in entries:

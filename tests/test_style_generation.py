@@ -123,11 +123,13 @@ def test_style_options_on_a_z_only_generator_are_refused(generator):
         Engine().generate(generator, [1], edit=StyleEdit(noise=False))
 
 
-def test_the_command_line_mixes_edits_resizes_and_draws_the_style_mixing_grid(model, tmp_path):
+def test_the_command_line_mixes_edits_resizes_and_draws_the_style_mixing_grid(model, tmp_path, capsys):
     from PIL import Image
 
     from gimp_gan_plugin.cli import main
 
+    assert main(["models"]) == 0
+    assert "style-based (8 directions)" in capsys.readouterr().out
     out = tmp_path / "one.png"
     assert main(["generate", "--model", model, "--seed", "2", "--mix-seed", "5", "--mix", "coarse", "--direction",
                  "1", "--amount", "2", "--noise-seed", "3", "--size", "64", "-o", str(out), "-q"]) == 0  # fmt: skip
