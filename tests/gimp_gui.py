@@ -67,8 +67,8 @@ try:
     layer = image.get_layers()[0]
     Gimp.Display.new(image)
     Gimp.displays_flush()
-    # The Generate dialog shows a style-based model, whose preview the screenshot catches.
-    settings = {"plug-in-gan-generate": {"model": "test-stylegen", "mix-level": "coarse", "mix-seed": 5}}
+    # The Generate dialog shows a bundled model, whose preview the screenshot (the README's) catches.
+    settings = {"plug-in-gan-generate": {"model": "fashion-cgan", "seed": 7}}
     for name, title in DIALOGS.items():
         shot = OUT / f"dialog-{name.removeprefix('plug-in-gan-')}.png"
         status = in_dialog(name, title, image, layer, "Escape", shot, **settings.get(name, {}))
