@@ -10,8 +10,8 @@ the average w tracked in training, and edits move w along directions.
 
 Modulation is not fused into per-sample weights (StyleGAN2's grouped convolution): the input is scaled,
 one shared convolution runs, and the output is scaled by the demodulation factor, which is the same
-function (Karras et al. 2020, appendix B). Measured here: 1.4× faster on a CPU, and it exports to ONNX as
-plain convolutions with any batch size.
+function (Karras et al. 2020, appendix B). It exports to ONNX as plain convolutions with any batch size,
+and on a CPU it is faster where channels are many (2.2× at 16 px, 128 channels; docs/benchmarks.md).
 
 Weights use the equalised learning rate (stored N(0, 1), scaled by He's constant at run time), with
 the mapping network's learning rate 100× lower, as in StyleGAN. Upsampling is bilinear before the
