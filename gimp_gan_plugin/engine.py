@@ -241,14 +241,9 @@ class Engine:
             check_z_only(info, edit)
             return self._synthesize(session, {"latent": z * np.float32(check_truncation(truncation))}, list(seeds),
                                     class_label, edit, batch_size, progress)  # fmt: skip
-        latents = [z]
-        mix_level = None
-        if edit.mix_seed is not None:
-            check_seeds([edit.mix_seed])
-            latents.append(np.broadcast_to(latent_for_seed(edit.mix_seed, info.latent_size, truncate_at), z.shape))
-            mix_level = edit.mix_level
+        mixed, mix_level = self._mix_latents(info, edit, len(seeds), truncate_at)
         mix = self._style_mix(info, truncation, None, mix_level)
-        feeds = self._style_feeds(info, np.stack(latents, 1), [mix] * len(seeds), edit)
+        feeds = self._style_feeds(info, np.stack([z, *mixed], 1), [mix] * len(seeds), edit)
         return self._synthesize(session, feeds, list(seeds), class_label, edit, batch_size, progress)
 
     def interpolate(
@@ -281,16 +276,21 @@ class Engine:
             check_z_only(info, edit)
             latents = interpolate(z0, z1, frames, mode) * np.float32(check_truncation(truncation))
             return self._synthesize(session, {"latent": latents}, [seed_from] * frames, class_label, edit, 16, progress)
-        latents = [np.broadcast_to(z0, (frames, size)), np.broadcast_to(z1, (frames, size))]
-        mix_level = None
-        if edit.mix_seed is not None:
-            check_seeds([edit.mix_seed])
-            latents.append(np.broadcast_to(latent_for_seed(edit.mix_seed, size, truncate_at), (frames, size)))
-            mix_level = edit.mix_level
+        ends = [np.broadcast_to(z0, (frames, size)), np.broadcast_to(z1, (frames, size))]
+        mixed, mix_level = self._mix_latents(info, edit, frames, truncate_at)
         steps = np.linspace(0.0, 1.0, frames) if frames > 1 else [0.0]
         mixes = [self._style_mix(info, truncation, float(t), mix_level) for t in steps]
-        feeds = self._style_feeds(info, np.stack(latents, 1), mixes, edit)
+        feeds = self._style_feeds(info, np.stack([*ends, *mixed], 1), mixes, edit)
         return self._synthesize(session, feeds, [seed_from] * frames, class_label, edit, 16, progress)
+
+    @staticmethod
+    def _mix_latents(info: ModelInfo, edit: StyleEdit, count: int, truncate_at: float | None):
+        """([the mix seed's latent for each of `count` images], its level), or ([], None) without mixing."""
+        if edit.mix_seed is None:
+            return [], None
+        check_seeds([edit.mix_seed])
+        z = latent_for_seed(edit.mix_seed, info.latent_size, truncate_at)
+        return [np.broadcast_to(z, (count, info.latent_size))], edit.mix_level
 
     @staticmethod
     def _style_mix(info: ModelInfo, truncation: float, t: float | None, mix_level: str | None) -> np.ndarray:
@@ -320,7 +320,7 @@ class Engine:
         rngs = [seed_rng_after_latent(s, info.latent_size) for s in seeds]
         noise_specs, class_spec = info.inputs_with_role("noise"), info.input("class")
         if not noise_specs and (edit.noise_seed is not None or not edit.noise):
-            raise GimpGanError(f"'{info.name}' takes no noise: --noise-seed and --no-noise do not apply")
+            raise GimpGanError(f"'{info.name}' has no noise inputs: a noise seed, or noise off, does not apply")
         shared_noise = None
         if edit.noise_seed is not None:
             check_seeds([edit.noise_seed])

@@ -119,7 +119,7 @@ def test_the_noise_seed_changes_only_the_stochastic_detail(model):
 def test_style_options_on_a_z_only_generator_are_refused(generator):
     with pytest.raises(GimpGanError, match="not a style-based generator"):
         Engine().generate(generator, [1], edit=StyleEdit(mix_seed=2))
-    with pytest.raises(GimpGanError, match="takes no noise"):
+    with pytest.raises(GimpGanError, match="has no noise inputs"):
         Engine().generate(generator, [1], edit=StyleEdit(noise=False))
 
 
