@@ -112,17 +112,16 @@ def export_generator(
     onnx.helper.set_model_props(model, {"gimp_gan": json.dumps(document)})
     model.producer_name, model.doc_string = "gimp-gan export", document["description"]
     onnx.checker.check_model(model)
-    verifier = style.verify if style_based else verify
-    max_error = (
-        verify_image(model.SerializeToString(), G)
-        if image_task
-        else verifier(model.SerializeToString(), G, len(classes))
-    )
+    model_bytes = model.SerializeToString()
+    if image_task:
+        max_error = verify_image(model_bytes, G)
+    else:
+        max_error = (style.verify if style_based else verify)(model_bytes, G, len(classes))
     tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
     if max_error > tolerance:
         raise ExportError(f"the ONNX graph differs from PyTorch by {max_error:.2e} (limit {tolerance:.0e})")
     path = Path(path)
-    write_atomically(path, model.SerializeToString())
+    write_atomically(path, model_bytes)
     return ExportReport(path, max_error, model.opset_import[0].version, document)
 
 
@@ -239,11 +238,8 @@ def _provenance(state: dict, config, metrics: dict | None) -> dict:
 def _generate_document(state, config, classes, G, name, title, description, license, metrics) -> dict:
     """The model-format-1 metadata of a generator, from the checkpoint alone."""
     style_based = hasattr(G, "combined")
-    kind = (
-        ("style-based generator (StyleGAN2)" if style_based else "DCGAN")
-        if not classes
-        else ("class-conditional " + ("style-based generator (StyleGAN2)" if style_based else "DCGAN"))
-    )
+    family = "style-based generator (StyleGAN2)" if style_based else "DCGAN"
+    kind = f"class-conditional {family}" if classes else family
     provenance = _provenance(state, config, metrics)
     data = provenance["data"]
     document = {
