@@ -301,6 +301,7 @@ def generate_style_based():
         return {
             "status": result["status"],
             "alpha": [layer.has_alpha() for layer in layers],
+            "names": [layer.get_name() for layer in layers],
             "layers": [dump(f"style_{key}_{i}", layer, "R'G'B'A u8") for i, layer in enumerate(layers)],
         }
 

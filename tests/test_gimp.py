@@ -223,6 +223,10 @@ def test_a_style_based_generator_mixes_edits_and_truncates_in_gimp(gimp):
         key: [pixels(gimp, f"style_{key}_{i}", info) for i, info in enumerate(run["layers"])] for key, run in r.items()
     }
     assert all(run["alpha"] == [True, True] for run in r.values())
+    assert r["mixed"]["names"] == [
+        "test-stylegen seed 4, coarse styles of seed 11",
+        "test-stylegen seed 3, coarse styles of seed 11",
+    ]
     assert runs["plain"][0].shape == (32, 32, 4) and 0 < runs["plain"][0][:, :, 3].mean() < 255
     assert all(np.array_equal(a, b) for a, b in zip(runs["plain"], runs["again"], strict=True))
     assert not np.array_equal(*runs["plain"]) and np.array_equal(*runs["average"])  # ψ = 0: seeds 3 and 4 alike

@@ -387,7 +387,8 @@ def run_generate(procedure, run_mode, image, drawables, config, timer):
         names = [f"{model} {seed}→{seed_to} frame {i + 1} (100ms)" for i in range(count)]
     else:
         request |= {"command": "generate", "seeds": list(range(seed, seed + count))}
-        names = [f"{model} seed {seed + i}" for i in range(count)]
+        mixed = f", {request['mix_level']} styles of seed {request['mix_seed']}" if "mix_seed" in request else ""
+        names = [f"{model} seed {seed + i}{mixed}" for i in range(count)]
     result, [(header, data)] = call_runtime(request, (), Progress(f"Generating with {model}"))
     timer.lap("runtime", engine_seconds=result["engine_seconds"])
     height, width, channels = header["shape"][1:]
