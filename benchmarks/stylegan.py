@@ -7,7 +7,8 @@
 3. Inference: the exported graph (random weights: speed does not depend on them) in onnxruntime against
    the same network in PyTorch eager, one image and 16, with every input the engine feeds.
 
-Median of 20 runs after 3 warm-up runs, on the threads given. Prints Markdown for docs/benchmarks.md.
+Median of 30 runs after 5 warm-up runs (export_latency.median_ms), on the threads given. Prints Markdown
+for docs/benchmarks.md.
 
     python benchmarks/stylegan.py [--threads 1]
 """
@@ -15,14 +16,14 @@ Median of 20 runs after 3 warm-up runs, on the threads given. Prints Markdown fo
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import onnxruntime
 import torch
 import torch.nn.functional as F
+from export_latency import median_ms  # run as a script: benchmarks/ is on the path
+from training_speed import images_per_second
 
 from export import style
 from export.generator import export_generator
@@ -31,17 +32,6 @@ from training.networks.stylegan import ModulatedConv
 from training.tasks.gan import GanRun
 
 CONFIG = Path(__file__).resolve().parent.parent / "training" / "configs" / "emoji-style.toml"
-
-
-def median_ms(run, repeats: int = 20) -> float:
-    for _ in range(3):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def fused(conv: ModulatedConv, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -69,19 +59,6 @@ def modulation_rows(batch: int = 16) -> list[str]:
             f"{times['fused'] / times['unfused']:.2f}× |"
         )
     return rows
-
-
-def training_rate(config_path: Path, steps: int = 10) -> float:
-    config = load_config(config_path)
-    with tempfile.TemporaryDirectory() as folder:
-        config.output.run_dir = folder
-        run = GanRun(config)
-        for _ in range(2):
-            run.train_step()
-        start = time.perf_counter()
-        for _ in range(steps):
-            run.train_step()
-        return steps * config.train.batch_size / (time.perf_counter() - start)
 
 
 def inference_rows(config_path: Path, threads: int) -> list[str]:
@@ -118,7 +95,7 @@ def main() -> None:
     print("| layer (batch 16, forward + backward) | fused (ms) | unfused, ours (ms) | fused ÷ unfused |")
     print("|---|---|---|---|")
     print("\n".join(modulation_rows()))
-    print(f"\nemoji-style training step: {training_rate(CONFIG):.1f} images/s\n")
+    print(f"\nemoji-style training step: {images_per_second(CONFIG.stem, args.threads, 10):.1f} images/s\n")
     print("| batch | PyTorch eager (ms) | onnxruntime (ms) | PyTorch ÷ onnxruntime |")
     print("|---|---|---|---|")
     print("\n".join(inference_rows(CONFIG, args.threads)))
