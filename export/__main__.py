@@ -1,4 +1,6 @@
-"""`python -m export CHECKPOINT -o MODEL.onnx`: a verified, self-describing model (and its card)."""
+"""`python -m export CHECKPOINT -o MODEL.onnx`: a verified, self-describing model (and its card).
+
+`python -m export --from-esrgan FILE.pth` converts a community ESRGAN-family upscaler the same way."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from export import esrgan
 from export.generator import (
     ExportError,
     check_name,
@@ -25,18 +28,26 @@ BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
-    parser.add_argument("checkpoint", type=Path, help="training checkpoint or run folder")
-    parser.add_argument("-o", "--output", type=Path, help=f"the .onnx file (default: {BUNDLED_MODELS}/NAME.onnx)")
-    parser.add_argument("--name", help="model name (default: the run's config name)")
+    parser.add_argument("checkpoint", type=Path, nargs="?", help="training checkpoint or run folder")
+    parser.add_argument("--from-esrgan", type=Path, metavar="FILE.pth", help="convert this community upscaler instead")
+    parser.add_argument("--scale", type=int, help="with --from-esrgan: the scale you expect (checked against the file)")
+    parser.add_argument("-o", "--output", type=Path, help="the .onnx file (default: see README)")
+    parser.add_argument("--name", help="model name (default: the run's config name, or the converted file's name)")
     parser.add_argument("--title", default="")
     parser.add_argument("--description", default="")
-    parser.add_argument("--license", default="MIT", help="SPDX licence of the weights")
+    parser.add_argument("--license", help="SPDX licence of the weights (default: MIT for our runs)")
     parser.add_argument("--chroma-gain", type=float, help="colorizers: multiply the chroma by this (as evaluated)")
     parser.add_argument("--fp16", action="store_true", help="half-precision weights for GPUs (name gets -fp16)")
     args = parser.parse_args(argv)
+    if (args.checkpoint is None) == (args.from_esrgan is None):
+        parser.error("give a training checkpoint or --from-esrgan FILE.pth (one of the two)")
+    if args.scale is not None and args.from_esrgan is None:
+        parser.error("--scale goes with --from-esrgan (a checkpoint knows its scale)")
     try:
-        if not args.license.strip():
+        if args.license is not None and not args.license.strip():
             raise ExportError("--license must name the weights' licence, e.g. MIT or CC-BY-4.0")
+        if args.from_esrgan is not None:
+            return convert_community(args)
         state = with_chroma_gain(load_checkpoint(args.checkpoint), args.chroma_gain)
         given = args.name is not None
         name = (args.name if given else from_dict(state["config"]).name) + ("-fp16" if args.fp16 else "")
@@ -47,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         report = read_report(run_dir / "metrics.json")
         check_report_gain(report, from_dict(state["config"]).model.chroma_gain)
         result = export_generator(
-            state, output, name, args.title.strip(), args.description.strip(), args.license.strip(),
+            state, output, name, args.title.strip(), args.description.strip(), (args.license or "MIT").strip(),
             report.get("generated"), args.fp16,
         )  # fmt: skip
         written = write_card_and_index(result.document, output, report)
@@ -56,6 +67,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     error = f"max |PyTorch − ONNX| {result.max_error:.1e}"
     print(f"wrote {result.path} (opset {result.opset}; {error})" + (f", {' and '.join(written)}" if written else ""))
+    return 0
+
+
+def convert_community(args: argparse.Namespace) -> int:
+    """--from-esrgan: NAME.onnx in the current folder unless -o says where (a user's file, not a bundled one)."""
+    given = args.name is not None
+    name = (args.name if given else esrgan.model_name(args.from_esrgan)) + ("-fp16" if args.fp16 else "")
+    check_name(name, "--name" if given else "the file's name (choose another with --name)")
+    output = args.output or Path(f"{name}.onnx")
+    check_output(output)
+    result, arch = esrgan.convert(
+        args.from_esrgan, output, name, args.scale, args.title.strip(), (args.license or "").strip(), args.fp16
+    )
+    written = write_card_and_index(result.document, output, {})
+    print(
+        f"wrote {result.path}: {arch.describe()} (opset {result.opset}; max |PyTorch − ONNX| {result.max_error:.1e})"
+        + (f", {' and '.join(written)}" if written else "")
+    )
+    print("GIMP finds it in your models folder (README: Your own models), or through GIMP_GAN_MODEL_PATH")
     return 0
 
 

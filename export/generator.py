@@ -78,7 +78,19 @@ def export_generator(
     """
     check_name(name)
     G, config, classes = load_generator(state)
-    kind = task(config.model.family)
+    make_document = {"enhance": _enhance_document, "translate": _translate_document, "generate": _generate_document}
+    document = make_document[task(config.model.family)](
+        state, config, classes, G, name, title, description, license, metrics
+    )
+    return export_network(G, document, path, fp16)
+
+
+def export_network(G: torch.nn.Module, document: dict, path: Path, fp16: bool = False) -> ExportReport:
+    """Trace `G` for the task its model-format `document` names, check the graph against G, then write it.
+
+    The path shared by our checkpoints and converted community models: image tasks need `G.channels`
+    (and `G.size_multiple` where sizes are constrained), generators `G.latent_size`."""
+    kind, classes = document["task"], document.get("classes", [])
     image_task, style_based = kind in ("enhance", "translate"), hasattr(G, "combined")
     graph = style.StyleGraph(G, bool(classes)).eval() if style_based else G
     if style_based:
@@ -106,8 +118,6 @@ def export_generator(
             raise ExportError("--fp16 needs onnxconverter-common: pip install -e '.[train]'") from None
 
         model = float16.convert_float_to_float16(model, keep_io_types=True)
-    make_document = {"enhance": _enhance_document, "translate": _translate_document, "generate": _generate_document}
-    document = make_document[kind](state, config, classes, G, name, title, description, license, metrics)
     document["provenance"]["opset"] = model.opset_import[0].version
     onnx.helper.set_model_props(model, {"gimp_gan": json.dumps(document)})
     model.producer_name, model.doc_string = "gimp-gan export", document["description"]
@@ -402,6 +412,8 @@ def write_card(document: dict, path: Path, reference: dict | None = None) -> Non
     reference: what `evaluate` measured beside the model: the real-data floor of a generator, or the
     resize (or damaged-input) scores of an enhance model."""
     card = {"enhance": _enhance_card, "translate": _translate_card, "generate": _generate_card}[document["task"]]
+    if "converted_from" in document["provenance"]:
+        card = _converted_card
     write_atomically(Path(path), f"{CARD_MARKER}\n{card(document, reference or {})}".encode())
 
 
@@ -469,6 +481,28 @@ def _generate_card(document: dict, floor: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _converted_card(document: dict, _: dict) -> str:
+    """The card of a community model (`--from-esrgan`): where it came from; its quality is its author's word."""
+    source, scale = document["provenance"]["converted_from"], document["scale"]
+    return "\n".join([
+        *_card_heading(document),
+        f"`python -m gimp_gan_plugin enhance photo.png -o result.png --model {document['name']}`: any size (tiles),",
+        f"the result is exactly {scale} × the input's size; grey, alpha and 16-bit images are kept as they are.",
+        "",
+        "## Source",
+        "",
+        f"- File: `{source['file']}` (SHA-256 `{source['sha256']}`)",
+        f"- Network: {source['architecture']}, rebuilt by `export/esrgan.py` and checked against the ONNX graph",
+        f"- Converted by {document['provenance']['code']}",
+        "",
+        "## Licence and limits",
+        "",
+        f"Weights: {document['license']}. Not trained by gimp-gan: what images it suits, and how well, is what",
+        "its author says where the file was published.",
+        "",
+    ])  # fmt: skip
 
 
 def _enhance_card(document: dict, baselines: dict) -> str:
