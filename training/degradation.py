@@ -42,10 +42,11 @@ def bicubic_downscale(images: torch.Tensor, scale: int) -> torch.Tensor:
 
 
 def degrade(images: torch.Tensor, scale: int, kind: str, generator: torch.Generator) -> torch.Tensor:
-    """The input a model of `data.degradation = kind` learns from: "bicubic" or "realistic"."""
+    """The input a model of `data.degradation = kind` learns from: "bicubic" or "realistic" (at ×1 the
+    restoration ranges, when upscaling Real-ESRGAN's wider ones)."""
     if kind == "bicubic":
         return bicubic_downscale(images, scale)
-    return realistic_degradation(images, scale, generator)
+    return realistic_degradation(images, scale, generator, RealisticDegradation() if scale == 1 else UPSCALING)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,14 @@ class RealisticDegradation:
     gray_noise_probability: float = 0.4  # the same noise in every channel (luminance noise)
     gaussian_noise_probability: float = 0.5  # otherwise Poisson (shot) noise
     kernel_size: int = 21
+
+
+# Real-ESRGAN's ranges for its ×4 models (options/train_realesrgan_x4plus.yml): a photo worth upscaling
+# has usually been shrunk, blurred and re-saved more than once, far more than a ×1 model is asked to undo.
+UPSCALING = RealisticDegradation(
+    first=RoundSettings(1.0, (0.2, 3.0), (0.15, 1.5), (1.0, 30.0), (0.05, 3.0), (30, 95)),
+    second=RoundSettings(0.8, (0.2, 1.5), (0.3, 1.2), (1.0, 25.0), (0.05, 2.5), (30, 95)),
+)
 
 
 def realistic_degradation(
