@@ -13,6 +13,7 @@ computation is ESRGAN's), exported through the same path as our models and check
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import pickle
@@ -64,19 +65,20 @@ class RRDBNet(nn.Module):
         self.conv_first = nn.Conv2d(arch.channels * arch.unshuffle**2, width, 3, padding=1)
         self.body = nn.Sequential(*(RRDB(width, arch.growth) for _ in range(arch.blocks)))
         self.conv_body = nn.Conv2d(width, width, 3, padding=1)
-        upsamples = round(math.log2(arch.scale * arch.unshuffle))
-        self.conv_up = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(upsamples))
+        # ×2 steps, or ESRGAN's ×3: one ×3 step
+        self.factors = [3] if arch.scale == 3 else [2] * round(math.log2(arch.scale * arch.unshuffle))
+        self.conv_up = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in self.factors)
         self.conv_hr = nn.Conv2d(width, width, 3, padding=1)
         self.conv_last = nn.Conv2d(width, arch.channels, 3, padding=1)
         self.act = nn.LeakyReLU(0.2)
-        self.receptive_radius = 2 + arch.blocks * 15 + upsamples + 2
+        self.receptive_radius = 2 + arch.blocks * 15 + len(self.factors) + 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) in [0, 1] → (N, C, scale·H, scale·W), not clipped."""
         h = self.conv_first(F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x)
         h = h + self.conv_body(self.body(h))
-        for conv in self.conv_up:
-            h = self.act(conv(F.interpolate(h, scale_factor=2, mode="nearest")))
+        for conv, factor in zip(self.conv_up, self.factors, strict=True):
+            h = self.act(conv(F.interpolate(h, scale_factor=factor, mode="nearest")))
         return self.conv_last(self.act(self.conv_hr(h)))
 
 
@@ -248,7 +250,9 @@ def convert(
 ) -> tuple[ExportReport, Architecture]:
     """Export the community upscaler in `path` to `output`, verified against the rebuilt PyTorch network."""
     arch, weights = recognise(load_state_dict(path))
-    if scale is not None and scale != arch.scale:
+    if scale == 3 and (arch.kind, arch.scale) == ("rrdb-old", 2):
+        arch = dataclasses.replace(arch, scale=3)  # one upsampling layer: ×2 or ESRGAN's ×3, only --scale tells
+    elif scale is not None and scale != arch.scale:
         raise ExportError(f"{path.name} upscales ×{arch.scale} (read from its layers), not ×{scale} as --scale says")
     net = build(arch, weights)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -91,10 +91,11 @@ class ShortcutBlock(nn.Module):
 
 
 def old_arch(scale: int, nf: int = 8, nb: int = 2, gc: int = 4) -> nn.Sequential:
-    """ESRGAN's original RRDBNet as BasicSR's old `sequential` flattened it: model.0, model.1.sub…, model.N."""
+    """ESRGAN's original RRDBNet as BasicSR's old `sequential` flattened it: model.0, model.1.sub…, model.N.
+    ×3 is one ×3 upsampling step, ×2ⁿ n ×2 steps."""
     upsampler = []
-    for _ in range(int(math.log2(scale))):
-        upsampler += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(nf, nf, 3, 1, 1), nn.LeakyReLU(0.2)]
+    for factor in [3] if scale == 3 else [2] * int(math.log2(scale)):
+        upsampler += [nn.Upsample(scale_factor=factor, mode="nearest"), nn.Conv2d(nf, nf, 3, 1, 1), nn.LeakyReLU(0.2)]
     trunk = nn.Sequential(*(RRDBBlock(nf, gc, "RDB", wrapped=True) for _ in range(nb)), nn.Conv2d(nf, nf, 3, 1, 1))
     layers = [nn.Conv2d(3, nf, 3, 1, 1), ShortcutBlock(trunk), *upsampler]
     return nn.Sequential(*layers, nn.Conv2d(nf, nf, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(nf, 3, 3, 1, 1))
@@ -177,6 +178,19 @@ def test_each_community_layout_converts_to_a_model_that_gives_the_original_pixel
         expected = net(torch.from_numpy(image).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
     assert result.shape == (20 * scale, 28 * scale, 3)
     assert np.abs(result - expected).max() < 1e-4  # process_image leaves clipping to the writer
+
+
+def test_an_old_arch_x3_model_needs_scale_to_tell_it_from_x2(tmp_path, models, capsys):
+    net = randomised(OldArch(3))
+    path = tmp_path / "3x-old.pth"
+    torch.save(net.state_dict(), path)
+    assert main(["--from-esrgan", str(path), "-o", str(models / "x3.onnx"), "--scale", "3"]) == 0
+    assert "×3" in capsys.readouterr().out and read_model_info(models / "x3.onnx").scale == 3
+    image = np.random.default_rng(3).random((10, 13, 3), dtype=np.float32)
+    result = Engine(provider="cpu").process_image("3x-old", image)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(image).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    assert result.shape == (30, 39, 3) and np.abs(result - expected).max() < 1e-4
 
 
 def test_the_name_comes_from_the_file_and_scale_is_checked(tmp_path, monkeypatch, capsys):
