@@ -103,6 +103,13 @@ def test_minibatch_stddev_is_zero_for_identical_samples_and_grows_with_spread():
     assert minibatch_stddev(torch.randn(6, 2, 4, 4)).shape == (6, 3, 4, 4)  # a batch of 6: groups of 3
 
 
+def test_a_minibatch_stddev_group_as_large_as_the_batch_measures_the_whole_batch():
+    x = torch.randn(8, 2, 4, 4)
+    whole = (x.var(0, unbiased=False) + 1e-8).sqrt().mean()
+    assert torch.allclose(minibatch_stddev(x, 8)[:, -1], whole.expand(8, 4, 4))
+    assert len(minibatch_stddev(x, 4)[:, -1, 0, 0].unique()) == 2  # two groups of four, two statistics
+
+
 def stylegan_run(tmp_path, steps: int = 6, **train):
     config = tiny(tmp_path, tiny_fashion(tmp_path / "fashion", n=40), steps=steps, **train)
     config.data.size = 32

@@ -65,6 +65,7 @@ class ModelConfig:
     chroma_gain: float = 1.0
     mapping_layers: int = 4  # stylegan: layers of the mapping MLP z → w (StyleGAN's 8 is for 1024-px faces)
     style_mixing: float = 0.9  # stylegan: probability that a training batch mixes two latents' styles
+    mbstd_group: int = 4  # stylegan D: samples per minibatch-stddev group (StyleGAN2 4; its CIFAR setting 32)
     residual: bool = False  # unet, unpaired (RGB to RGB): predict a change added to the input (G starts as identity)
 
 
@@ -289,8 +290,8 @@ def validate(config: Config, source: str) -> None:
         problems.append(f"train.loss must be one of {', '.join(LOSSES)}, got {train.loss!r}")
     if train.loss == "wgan-gp" and model.d_batch_norm:
         problems.append("train.loss 'wgan-gp' needs model.d_batch_norm = false (the penalty is per sample)")
-    if not 0 <= model.style_mixing <= 1 or model.mapping_layers < 1:
-        problems.append("model.style_mixing must be 0 to 1 and model.mapping_layers at least 1")
+    if not 0 <= model.style_mixing <= 1 or model.mapping_layers < 1 or model.mbstd_group < 1:
+        problems.append("model.style_mixing must be 0 to 1, model.mapping_layers and model.mbstd_group at least 1")
     for name in ("steps", "batch_size", "n_critic", "r1_every"):
         if getattr(train, name) < 1:
             problems.append(f"train.{name} must be at least 1")

@@ -316,8 +316,9 @@ def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
 
 
 class Discriminator(nn.Module):
-    def __init__(self, size: int = 32, channels: int = 1, width: int = 64, num_classes: int = 0):
+    def __init__(self, size: int = 32, channels: int = 1, width: int = 64, num_classes: int = 0, mbstd_group: int = 4):
         super().__init__()
+        self.mbstd_group = mbstd_group
         steps = resolutions(size)[::-1]  # size, ..., 8, 4
         widths = [channels_at(r, size, width) for r in steps]
         self.from_image = EqualConv(channels, widths[0], 1)
@@ -330,7 +331,7 @@ class Discriminator(nn.Module):
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """One real-vs-fake logit per image, shape (N,)."""
         x = F.leaky_relu(self.from_image(images), 0.2) * LRELU_GAIN
-        x = minibatch_stddev(self.blocks(x))
+        x = minibatch_stddev(self.blocks(x), self.mbstd_group)
         x = F.leaky_relu(self.last_conv(x), 0.2) * LRELU_GAIN
         h = F.leaky_relu(self.features(x.flatten(1)), 0.2) * LRELU_GAIN
         out = self.logit(h).squeeze(1)
@@ -346,4 +347,4 @@ def generator(config: ModelConfig, size: int, channels: int, num_classes: int) -
 
 
 def discriminator(config: ModelConfig, size: int, channels: int, num_classes: int) -> Discriminator:
-    return Discriminator(size, channels, config.width, num_classes)
+    return Discriminator(size, channels, config.width, num_classes, config.mbstd_group)
