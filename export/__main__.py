@@ -85,7 +85,7 @@ def convert_community(args: argparse.Namespace) -> int:
         f"wrote {result.path}: {arch.describe()} (opset {result.opset}; max |PyTorch − ONNX| {result.max_error:.1e})"
         + (f", {' and '.join(written)}" if written else "")
     )
-    print("GIMP finds it in your models folder (README: Your own models), or through GIMP_GAN_MODEL_PATH")
+    print("GIMP finds it in your model folder (README: Models) or through GIMP_GAN_MODEL_PATH")
     return 0
 
 
