@@ -1,6 +1,6 @@
 """`python -m export CHECKPOINT -o MODEL.onnx`: a verified, self-describing model (and its card).
 
-`python -m export --from-esrgan FILE.pth` converts a community ESRGAN-family upscaler the same way."""
+`python -m export --from-esrgan FILE` converts a community ESRGAN-family upscaler the same way."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     parser.add_argument("checkpoint", type=Path, nargs="?", help="training checkpoint or run folder")
-    parser.add_argument("--from-esrgan", type=Path, metavar="FILE.pth", help="convert this community upscaler instead")
+    parser.add_argument(
+        "--from-esrgan", type=Path, metavar="FILE", help="convert this community upscaler (.pth, .safetensors)"
+    )
     parser.add_argument("--scale", type=int, help="with --from-esrgan: the scale you expect (checked against the file)")
     parser.add_argument("-o", "--output", type=Path, help="the .onnx file (default: see README)")
     parser.add_argument("--name", help="model name (default: the run's config name, or the converted file's name)")
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fp16", action="store_true", help="half-precision weights for GPUs (name gets -fp16)")
     args = parser.parse_args(argv)
     if (args.checkpoint is None) == (args.from_esrgan is None):
-        parser.error("give a training checkpoint or --from-esrgan FILE.pth (one of the two)")
+        parser.error("give a training checkpoint or --from-esrgan FILE (one of the two)")
     if args.scale is not None and args.from_esrgan is None:
         parser.error("--scale goes with --from-esrgan (a checkpoint knows its scale)")
     try:

@@ -1,11 +1,12 @@
-"""`python -m export --from-esrgan FILE.pth`: the community's ESRGAN-family upscalers as gimp-gan models.
+"""`python -m export --from-esrgan FILE`: the community's ESRGAN-family upscalers as gimp-gan models.
 
 The upscalers that chaiNNer and upscayl users share are bare PyTorch state dicts in one of a few layouts:
 ESRGAN's original RRDBNet ("old arch": `model.0` … `model.10`), the renamed RRDBNet of ESRGAN's later code
 and of BasicSR / Real-ESRGAN ("new arch": `conv_first`, `RRDB_trunk` or `body`, …), and Real-ESRGAN's
 SRVGGNetCompact (`body.0` … `body.N`). A file says nothing else about itself, so the architecture, width,
 depth and scale are read from its keys and shapes; a layout we do not know is refused by name rather
-than guessed. Files load with `weights_only=True` only: a pickle that would run code is never opened.
+than guessed. A .pth file loads with `weights_only=True` only (a pickle that would run code is never opened); a
+.safetensors file is read as what it is, tensors.
 
 The networks are rebuilt here as their authors defined them (the dense blocks are training's own, whose
 computation is ESRGAN's), exported through the same path as our models and checked against PyTorch.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import pickle
 import re
@@ -103,13 +105,17 @@ class CompactNet(nn.Module):
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The file's tensors as float32, unwrapped from BasicSR's `params_ema` (etc.) and DataParallel's `module.`.
 
-    Only `weights_only` loading: a file that needs code to unpickle is refused with a clear reason."""
+    A .pth file is loaded with `weights_only` only: one that needs code to unpickle is refused with a
+    clear reason. A .safetensors file holds nothing but tensors and is read directly."""
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder; give the .pth or .safetensors file")
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        if path.suffix.lower() == ".safetensors":
+            loaded = read_safetensors(path)
+        else:
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ExportError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ExportError(f"{path} is a folder; give the .pth file") from None
     except pickle.UnpicklingError as e:
         unsupported = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
         if unsupported is None:
@@ -127,6 +133,31 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(loaded, dict) or not loaded or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise ExportError(f"{path}: not a state dict (a mapping of names to tensors)")
     return {k.removeprefix("module."): v.float() for k, v in loaded.items()}
+
+
+SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A .safetensors file: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
+    shape and byte range, then the raw little-endian data. Simple enough to read without its package."""
+    data = path.read_bytes()
+    try:
+        length = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + length])
+        body = data[8 + length :]
+        tensors = {}
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            if entry["dtype"] not in SAFETENSORS_DTYPES:
+                raise ValueError(f"tensor {name} is {entry['dtype']}, not a floating-point type")
+            start, end = entry["data_offsets"]
+            raw = bytearray(body[start:end])  # frombuffer needs a writable buffer
+            tensors[name] = torch.frombuffer(raw, dtype=SAFETENSORS_DTYPES[entry["dtype"]]).reshape(entry["shape"])
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
+        raise ExportError(f"{path}: not a readable .safetensors file ({_first_line(e)})") from None
+    return tensors
 
 
 def _first_line(error: Exception) -> str:

@@ -249,6 +249,28 @@ def test_a_checkpoint_and_a_community_file_are_not_both_given(tmp_path, capsys):
     assert "one of the two" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_a_safetensors_file_converts_like_its_pth(dtype, tmp_path, models):
+    safetensors = pytest.importorskip("safetensors.torch")  # the format's own writer, to check our reader
+    net = randomised(BasicSRRRDBNet(2))
+    net.load_state_dict({k: v.to(dtype).float() for k, v in net.state_dict().items()})  # what the file can hold
+    path = tmp_path / "2x-Model.safetensors"
+    safetensors.save_file({k: v.to(dtype).contiguous() for k, v in net.state_dict().items()}, str(path))
+    assert main(["--from-esrgan", str(path), "-o", str(models / "st.onnx")]) == 0
+    image = np.random.default_rng(4).random((12, 14, 3), dtype=np.float32)
+    result = Engine(provider="cpu").process_image("2x-model", image)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(image).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    assert result.shape == (24, 28, 3) and np.abs(result - expected).max() < 1e-4
+
+
+def test_a_damaged_safetensors_file_is_refused(tmp_path, capsys):
+    path = tmp_path / "4x-cut.safetensors"
+    path.write_bytes((200).to_bytes(8, "little") + b'{"conv_first.weight": {"dtype": "F32", "sha')
+    assert main(["--from-esrgan", str(path), "-o", str(tmp_path / "out.onnx")]) == 2
+    assert "not a readable .safetensors file" in capsys.readouterr().err
+
+
 def test_weights_in_half_precision_load_as_float32(tmp_path, models):
     net = randomised(SRVGGNetCompact(2))
     path = tmp_path / "2x-half.pth"
