@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--license", help="SPDX licence of the weights (default: MIT for our runs)")
     parser.add_argument("--chroma-gain", type=float, help="colorizers: multiply the chroma by this (as evaluated)")
     parser.add_argument("--fp16", action="store_true", help="half-precision weights for GPUs (name gets -fp16)")
+    parser.add_argument(
+        "--direction-label", action="append", default=[], metavar="K=TEXT",
+        help="style-based generators: what direction K (from 1) visibly changes (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if (args.checkpoint is None) == (args.from_esrgan is None):
         parser.error("give a training checkpoint or --from-esrgan FILE (one of the two)")
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         check_report_gain(report, from_dict(state["config"]).model.chroma_gain)
         result = export_generator(
             state, output, name, args.title.strip(), args.description.strip(), (args.license or "MIT").strip(),
-            report.get("generated"), args.fp16,
+            report.get("generated"), args.fp16, parse_direction_labels(args.direction_label),
         )  # fmt: skip
         written = write_card_and_index(result.document, output, report)
     except (CheckpointError, ConfigError, ExportError) as e:
@@ -70,6 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     error = f"max |PyTorch − ONNX| {result.max_error:.1e}"
     print(f"wrote {result.path} (opset {result.opset}; {error})" + (f", {' and '.join(written)}" if written else ""))
     return 0
+
+
+def parse_direction_labels(given: list[str]) -> dict[int, str]:
+    """--direction-label K=TEXT options as {K: TEXT}."""
+    labels = {}
+    for item in given:
+        number, _, label = item.partition("=")
+        if not number.strip().isdigit() or not label.strip():
+            raise ExportError(f"--direction-label {item!r}: write K=TEXT, e.g. 1='sleeve length'")
+        labels[int(number)] = label.strip()
+    return labels
 
 
 def convert_community(args: argparse.Namespace) -> int:

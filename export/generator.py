@@ -70,11 +70,13 @@ def export_generator(
     license: str = "MIT",
     metrics: dict | None = None,
     fp16: bool = False,
+    direction_labels: dict[int, str] | None = None,
 ) -> ExportReport:
     """Write `path` (one self-contained .onnx file) only after it matched PyTorch at several batch sizes.
 
     fp16 halves the file and speeds up GPUs with tensor cores; inputs and outputs stay float32
-    (keep_io_types), so the metadata and the engine treat it like the fp32 model.
+    (keep_io_types), so the metadata and the engine treat it like the fp32 model. direction_labels: what
+    a style-based generator's directions (numbered from 1) visibly change, as someone looking at them saw.
     """
     check_name(name)
     G, config, classes = load_generator(state)
@@ -82,7 +84,19 @@ def export_generator(
     document = make_document[task(config.model.family)](
         state, config, classes, G, name, title, description, license, metrics
     )
+    if direction_labels:
+        _label_directions(document, direction_labels)
     return export_network(G, document, path, fp16)
+
+
+def _label_directions(document: dict, labels: dict[int, str]) -> None:
+    directions = document.get("styles", {}).get("directions", [])
+    if not directions:
+        raise ExportError("direction labels are for style-based generators, which have directions")
+    for k, label in labels.items():
+        if not 1 <= k <= len(directions):
+            raise ExportError(f"direction {k} does not exist: this model has directions 1 to {len(directions)}")
+        directions[k - 1]["label"] = label
 
 
 def export_network(G: torch.nn.Module, document: dict, path: Path, fp16: bool = False) -> ExportReport:
@@ -437,12 +451,16 @@ def _generate_card(document: dict, floor: dict) -> str:
         lines += [f"Classes: {', '.join(document['classes'])}.", ""]
     if styles:
         levels = ", ".join(f"{name} {start}–{stop - 1}" for name, (start, stop) in styles["levels"].items())
+        labelled = [
+            f"{k} {d['label']}" for k, d in enumerate(styles["directions"], 1) if d["label"] != f"direction {k}"
+        ]
+        seen = f"labelled by what they visibly change: {', '.join(labelled)}" if labelled else "unlabelled"
         lines += [
             f"Style-based: {styles['layers']} style layers ({levels}). `--truncation PSI` pulls w toward the average",
             "style; `--mix-seed S --mix coarse|middle|fine` takes those layers' styles from seed S;",
             f"`--direction K --amount A` moves along one of {len(styles['directions'])} directions found by SeFa",
-            "(closed-form, from the weights: unlabelled, look at what each does); `--noise-seed N` and `--no-noise`",
-            "change only the fine random detail.",
+            f"(closed-form, from the weights; {seen}); `--noise-seed N` and `--no-noise` change only the fine random",
+            "detail.",
             "",
         ]
     train = config["train"]

@@ -9,12 +9,13 @@ pytest.importorskip("onnxscript")
 from test_training import tiny  # noqa: E402
 from test_training_data import tiny_fashion  # noqa: E402
 
+from export.__main__ import main as export_main  # noqa: E402
 from export.generator import export_generator  # noqa: E402
 from gimp_gan_plugin import Engine, GimpGanError  # noqa: E402
 from gimp_gan_plugin.generation import StyleEdit, latent_for_seed, seed_rng_after_latent  # noqa: E402
 from gimp_gan_plugin.modelformat import read_model_info  # noqa: E402
 from training import tasks  # noqa: E402
-from training.checkpoint import load_checkpoint  # noqa: E402
+from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from training.sampling import load_generator  # noqa: E402
 
 
@@ -50,6 +51,20 @@ def test_export_matches_pytorch_for_every_input_and_describes_the_styles(checkpo
     np.testing.assert_allclose(vectors @ vectors.T, np.eye(8), atol=1e-5)  # SeFa: orthonormal eigenvectors
     assert [t.role for t in info.inputs][:3] == ["latents", "style_mix", "style_offset"]
     assert len(info.inputs_with_role("noise")) == 7 and info.conditional
+
+
+def test_directions_can_be_labelled_on_export_for_the_card_and_metadata(checkpoint, models, tmp_path, capsys):
+    save_checkpoint(checkpoint, tmp_path / "run" / "checkpoint.pt")
+    out = models / "labelled.onnx"
+    args = [str(tmp_path / "run"), "-o", str(out), "--direction-label", "2=sleeve length"]
+    assert export_main([*args, "--direction-label", "1 = brightness"]) == 0
+    labels = [d.label for d in read_model_info(out).styles.directions]
+    assert labels[:3] == ["brightness", "sleeve length", "direction 3"]
+    assert "labelled by what they visibly change: 1 brightness, 2 sleeve length" in out.with_suffix(".md").read_text()
+    assert export_main([*args, "--direction-label", "9=too far"]) == 2
+    assert export_main([*args, "--direction-label", "sleeves"]) == 2
+    err = capsys.readouterr().err
+    assert "direction 9 does not exist: this model has directions 1 to 8" in err and "write K=TEXT" in err
 
 
 def test_a_seed_is_the_same_image_as_in_pytorch(checkpoint, model):
