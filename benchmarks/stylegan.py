@@ -3,7 +3,8 @@
 1. Modulation: StyleGAN2's fused form (each sample's weights scaled by its style and demodulated, one
    grouped convolution) against ours (scale the input, one shared convolution, scale the output), forward
    and backward, at emoji-style's layer sizes, batch 16.
-2. Training: images/s of emoji-style.toml's real training step (D step with lazy R1, G step, EMA).
+2. Training: images/s of emoji-style.toml's real training step (D step with lazy R1, G step, EMA), in
+   float32 and with bfloat16 autocast (train.cpu_bfloat16; needs a CPU with native bfloat16).
 3. Inference: the exported graph (random weights: speed does not depend on them) in onnxruntime against
    the same network in PyTorch eager, one image and 16, with every input the engine feeds.
 
@@ -95,7 +96,9 @@ def main() -> None:
     print("| layer (batch 16, forward + backward) | fused (ms) | unfused, ours (ms) | fused ÷ unfused |")
     print("|---|---|---|---|")
     print("\n".join(modulation_rows()))
-    print(f"\nemoji-style training step: {images_per_second(CONFIG.stem, args.threads, 10):.1f} images/s\n")
+    fp32 = images_per_second(CONFIG.stem, args.threads, 10)
+    bf16 = images_per_second(CONFIG.stem, args.threads, 10, ("train.cpu_bfloat16=true",))
+    print(f"\nemoji-style training: {fp32:.1f} images/s, {bf16:.1f} with train.cpu_bfloat16 ({bf16 / fp32:.2f}×)\n")
     print("| batch | PyTorch eager (ms) | onnxruntime (ms) | PyTorch ÷ onnxruntime |")
     print("|---|---|---|---|")
     print("\n".join(inference_rows(CONFIG, args.threads)))

@@ -22,10 +22,10 @@ from training.tasks.gan import GanRun
 CONFIGS = Path(__file__).resolve().parent.parent / "training" / "configs"
 
 
-def images_per_second(config_name: str, threads: int, steps: int) -> float:
+def images_per_second(config_name: str, threads: int, steps: int, overrides: tuple[str, ...] = ()) -> float:
     with tempfile.TemporaryDirectory() as run_dir:
         config = load_config(
-            CONFIGS / f"{config_name}.toml", [f'output.run_dir="{run_dir}"', f"train.threads={threads}"]
+            CONFIGS / f"{config_name}.toml", [f'output.run_dir="{run_dir}"', f"train.threads={threads}", *overrides]
         )
         run = GanRun(config)
         for _ in range(5):

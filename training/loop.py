@@ -23,7 +23,7 @@ from torch import nn
 
 from training import distributed
 from training.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_weights, save_checkpoint
-from training.config import Config, ConfigError, from_dict
+from training.config import Config, ConfigError, TrainConfig, from_dict
 from training.plot import plot_curves
 
 log = logging.getLogger("training")
@@ -104,9 +104,7 @@ class Run:
         self.opt_D = None
         if self.D_raw is not None:
             self.opt_D = torch.optim.Adam(self.D_raw.parameters(), lr=train.lr_d, betas=train.betas)
-        self.autocast = torch.autocast(
-            self.device.type, torch.bfloat16, enabled=train.mixed_precision and self.device.type == "cuda"
-        )
+        self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=self._bfloat16(train))
         self.step, self.seconds = 0, 0.0
         if resume:
             self._resume()
@@ -311,6 +309,14 @@ class Run:
     def _save(self) -> None:
         if self.process.is_main:
             save_checkpoint(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
+
+    def _bfloat16(self, train: TrainConfig) -> bool:
+        if self.device.type == "cuda":
+            return train.mixed_precision
+        if train.cpu_bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            log.warning("train.cpu_bfloat16: this CPU has no native bfloat16 (AVX512-BF16 or AMX); training in float32")
+            return False
+        return train.cpu_bfloat16
 
     def _resume(self) -> None:
         path = self.run_dir / CHECKPOINT_NAME

@@ -260,7 +260,7 @@ class Generator(nn.Module):
         """`noise`: one map per layer (from the seed, in sampling); in training mode, when not given, drawn here."""
         ws = self.styles(z, labels, truncation)
         if self.training:
-            self.w_avg.lerp_(ws[:, 0].detach().mean(0), 1 - W_AVG_BETA)
+            self.w_avg.lerp_(ws[:, 0].detach().float().mean(0), 1 - W_AVG_BETA)  # float under bf16 autocast
             if self.style_mixing > 0:
                 ws = self._mix_at_random(ws, labels)
         if noise is None and self.training:
