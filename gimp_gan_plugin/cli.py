@@ -307,7 +307,7 @@ def cmd_generate(args) -> int:
     seeds = range(args.seed, args.seed + args.count)
     try:
         if mixing_grid:
-            grid = style_mixing_grid(engine, args.model, list(seeds), mix_seeds, args.mix, **common)
+            grid = style_mixing_grid(engine, args.model, list(seeds), mix_seeds, args.mix, args.size, **common)
         elif args.to_seed is not None:
             mode = "linear" if args.linear else "spherical"
             images = engine.interpolate(args.model, args.seed, args.to_seed, args.count, mode=mode, **common)
@@ -316,7 +316,7 @@ def cmd_generate(args) -> int:
     finally:
         bar.close()
     if mixing_grid:
-        write_image(args.output / "grid.png", from_unit_float(resize_generated(grid[None], args.size)[0], np.uint8))
+        write_image(args.output / "grid.png", from_unit_float(grid, np.uint8))
         say(args, f"wrote the style-mixing grid ({args.mix} styles) to {args.output / 'grid.png'}")
         return 0
     images = from_unit_float(resize_generated(images, args.size), np.uint8)
@@ -345,10 +345,10 @@ def parse_seed_list(text: str) -> list[int]:
     return seeds
 
 
-def style_mixing_grid(engine, model, seeds, mix_seeds, level, **common) -> np.ndarray:
+def style_mixing_grid(engine, model, seeds, mix_seeds, level, size, **common) -> np.ndarray:
     """The StyleGAN paper's figure, as one (H, W, C) image in [0, 1]: the mix seeds' own images along the
     top, each seed's own image down the left, and in each cell that seed with the column seed's styles
-    at `level`."""
+    at `level`; each cell `size` pixels on its longer side (0: the model's size)."""
     edit, progress = common.pop("edit"), common.pop("progress")
     columns = engine.generate(model, mix_seeds, edit=edit, **common)
     rows = engine.generate(model, seeds, edit=edit, **common)
@@ -361,7 +361,7 @@ def style_mixing_grid(engine, model, seeds, mix_seeds, level, **common) -> np.nd
     grid = [blank, *columns]
     for i, row in enumerate(rows):
         grid += [row, *(cell[i] for cell in cells)]
-    return make_grid(np.stack(grid), columns=len(mix_seeds) + 1).astype(np.float32)
+    return make_grid(resize_generated(np.stack(grid), size), columns=len(mix_seeds) + 1).astype(np.float32)
 
 
 def output_folder(path: Path, why: str) -> None:

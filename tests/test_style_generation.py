@@ -158,6 +158,9 @@ def test_the_command_line_mixes_edits_resizes_and_draws_the_style_mixing_grid(mo
     assert main(["generate", "--model", model, "--count", "3", "--mix-seed", "7,8", "--grid", "-o", str(grid),
                  "-q"]) == 0  # fmt: skip
     assert Image.open(grid / "grid.png").size == (3 * 32 + 2 * 2, 4 * 32 + 3 * 2)  # 1 + 2 columns, 1 + 3 rows
+    assert main(["generate", "--model", model, "--count", "3", "--mix-seed", "7,8", "--grid", "--size", "48", "-o",
+                 str(grid), "-q"]) == 0  # fmt: skip
+    assert Image.open(grid / "grid.png").size == (3 * 48 + 2 * 2, 4 * 48 + 3 * 2)  # --size: each cell's
     assert main(["generate", "--model", model, "--direction", "1", "-o", str(out)]) == 1  # no --amount
     assert main(["generate", "--model", model, "--mix-seed", "7,8", "-o", str(out)]) == 1  # several need --grid
 
