@@ -269,6 +269,22 @@ def test_nan_losses_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, dat
     assert all(torch.isfinite(t).all() for t in state["G"].values())
 
 
+def test_kept_checkpoints_let_a_run_go_back_to_before_a_collapse(tmp_path, data):
+    config = tiny(tmp_path, data, steps=6)
+    config.output.keep_every = 4  # checkpoints every 2 steps (tiny), every second one kept
+    run_dir = tasks.train(config)
+    kept = sorted(p.name for p in run_dir.glob("checkpoint-*.pt"))
+    assert kept == ["checkpoint-000004.pt"]
+    earlier, latest = load_checkpoint(run_dir / kept[0]), load_checkpoint(run_dir)
+    assert (earlier["step"], latest["step"]) == (4, 6)
+    assert not all(torch.equal(earlier["G"][k], latest["G"][k]) for k in latest["G"])
+    (run_dir / "checkpoint-000004.pt").replace(run_dir / "checkpoint.pt")  # going back, as the README says
+    config.train.steps = 8
+    assert load_checkpoint(tasks.train(config, resume=True))["step"] == 8
+    with pytest.raises(ConfigError, match="keep_every must be 0 or a multiple of output.checkpoint_every"):
+        from_dict({"output": {"checkpoint_every": 4, "keep_every": 6}})
+
+
 def test_watching_a_run_writes_grids_log_and_curves(tmp_path, data):
     run_dir = tasks.train(tiny(tmp_path, data, steps=8))
     assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["step-000004.png", "step-000008.png"]

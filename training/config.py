@@ -120,6 +120,9 @@ class OutputConfig:
     log_every: int = 50  # steps between progress and CSV lines
     sample_every: int = 500  # steps between sample grids and the collapse check
     checkpoint_every: int = 1000  # steps between checkpoints (also written at the end)
+    # Also keep every k-th step's checkpoint as checkpoint-STEP.pt (0: only the latest): a GAN can collapse
+    # between two checkpoints, and then the latest one holds only the collapsed state.
+    keep_every: int = 0
     grid_seeds: int = 64  # fixed seeds shown in every grid (and used by the collapse check)
 
 
@@ -301,6 +304,9 @@ def validate(config: Config, source: str) -> None:
     for name in ("log_every", "sample_every", "checkpoint_every", "grid_seeds"):
         if getattr(output, name) < 1:
             problems.append(f"output.{name} must be at least 1")
+    kept = output.keep_every
+    if kept < 0 or (kept and output.checkpoint_every >= 1 and kept % output.checkpoint_every):
+        problems.append("output.keep_every must be 0 or a multiple of output.checkpoint_every")
     if output.log_every >= 1 and output.checkpoint_every % output.log_every:
         problems.append("output.checkpoint_every must be a multiple of output.log_every (losses are checked then)")
     if train.device not in ("auto", "cuda", "cpu"):

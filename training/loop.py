@@ -13,6 +13,7 @@ import csv
 import logging
 import math
 import platform
+import shutil
 import signal
 import sys
 import threading
@@ -307,8 +308,13 @@ class Run:
         return f"CPU ({platform.machine()}), {threads} × {self.process.world_size} process(es)"
 
     def _save(self) -> None:
-        if self.process.is_main:
-            save_checkpoint(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
+        if not self.process.is_main:
+            return
+        path = self.run_dir / CHECKPOINT_NAME
+        save_checkpoint(self.state_dict(), path)
+        keep_every = self.config.output.keep_every
+        if keep_every and self.step % keep_every == 0:
+            shutil.copyfile(path, path.with_name(f"{path.stem}-{self.step:06d}{path.suffix}"))
 
     def _bfloat16(self, train: TrainConfig) -> bool:
         if self.device.type == "cuda":
