@@ -68,7 +68,7 @@ try:
     Gimp.Display.new(image)
     Gimp.displays_flush()
     # The Generate dialog shows a bundled model, whose preview the screenshot (the README's) catches.
-    settings = {"plug-in-gan-generate": {"model": "fashion-cgan", "seed": 7}}
+    settings = {"plug-in-gan-generate": {"model": "fashion-style", "seed": 7}}
     for name, title in DIALOGS.items():
         shot = OUT / f"dialog-{name.removeprefix('plug-in-gan-')}.png"
         status = in_dialog(name, title, image, layer, "Escape", shot, **settings.get(name, {}))

@@ -248,7 +248,7 @@ def shipped_translate_models():
 def generate_twice():
     runs = []
     for run in range(2):
-        result = call("plug-in-gan-generate", model="fashion-dcgan", seed=7, count=2, output="image")
+        result = call("plug-in-gan-generate", model="fashion-style", seed=7, count=2, output="image")
         image = result["image"]
         runs.append(
             {
@@ -269,7 +269,7 @@ def generate_frames_into_image():
         "plug-in-gan-generate",
         image,
         image.get_layers(),
-        model="fashion-cgan",
+        model="fashion-style",
         seed=1,
         seed_to=2,
         interpolate=True,

@@ -209,7 +209,7 @@ def test_the_shipped_translate_models_run_in_gimp(gimp):
 def test_generate_same_seed_same_pixels(gimp):
     first, second = gimp["report"]["generate_twice"]
     assert first["status"] == second["status"] == "success" and first["base_type"] == "gray"
-    assert first["names"] == ["fashion-dcgan seed 8", "fashion-dcgan seed 7"]
+    assert first["names"] == ["fashion-style seed 8", "fashion-style seed 7"]
     a = [pixels(gimp, f"generate_0_{i}", info) for i, info in enumerate(first["layers"])]
     b = [pixels(gimp, f"generate_1_{i}", info) for i, info in enumerate(second["layers"])]
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
@@ -237,7 +237,7 @@ def test_a_style_based_generator_mixes_edits_and_truncates_in_gimp(gimp):
 def test_generate_interpolation_frames_as_layers(gimp):
     r = gimp["report"]["generate_frames_into_image"]
     assert r["status"] == "success" and r["same_image"] and r["added"] == 5
-    assert r["names"][0] == "fashion-cgan 1→2 frame 5 (100ms)" and r["names"][4].endswith("frame 1 (100ms)")
+    assert r["names"][0] == "fashion-style 1→2 frame 5 (100ms)" and r["names"][4].endswith("frame 1 (100ms)")
     assert r["size"] == [64, 64]
 
 

@@ -110,7 +110,7 @@ def test_plugin_layout_and_recorded_runtime(installed):
     assert entry.stat().st_mode & 0o111 and (folder / "protocol.py").is_file()
     record = json.loads((folder / "runtime.json").read_text())
     assert Path(record["python"]).is_file() and record["model_dir"] == str(installed["data"] / "models")
-    assert {"enhance-x2", "enhance-x4", "restore", "fashion-dcgan"} <= {m["name"] for m in record["models"]}
+    assert {"enhance-x2", "enhance-x4", "restore", "fashion-style"} <= {m["name"] for m in record["models"]}
     # The recorded Python runs the installed engine, away from this checkout.
     listed = subprocess.run(
         [record["python"], "-c", "import gimp_gan_plugin, onnxruntime; print(gimp_gan_plugin.__file__)"],

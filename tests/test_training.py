@@ -281,7 +281,7 @@ def test_kept_checkpoints_let_a_run_go_back_to_before_a_collapse(tmp_path, data)
     (run_dir / "checkpoint-000004.pt").replace(run_dir / "checkpoint.pt")  # going back, as the README says
     config.train.steps = 8
     assert load_checkpoint(tasks.train(config, resume=True))["step"] == 8
-    with pytest.raises(ConfigError, match="keep_every must be 0 or a multiple of output.checkpoint_every"):
+    with pytest.raises(ConfigError, match=r"keep_every must be 0 or a multiple of output\.checkpoint_every"):
         from_dict({"output": {"checkpoint_every": 4, "keep_every": 6}})
 
 

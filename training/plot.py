@@ -24,7 +24,8 @@ def plot_curves(steps: list[float], series: dict[str, list[float]], path: Path) 
         draw.rectangle((MARGIN, top, MARGIN + PANEL_WIDTH, top + PANEL_HEIGHT), outline=(160, 160, 160))
         if finite.sum() < 2 or x[-1] == x[0]:
             continue
-        low, high = np.percentile(y[finite], [1, 99])  # a few wild early values must not flatten the rest
+        # Of a long curve, a few wild early values must not flatten the rest; a short one is shown whole.
+        low, high = np.percentile(y[finite], [1, 99]) if finite.sum() >= 100 else (y[finite].min(), y[finite].max())
         high = high if high > low else low + 1
         colour = COLOURS[i % len(COLOURS)]
         box = (MARGIN, top, PANEL_WIDTH, PANEL_HEIGHT)
@@ -32,8 +33,8 @@ def plot_curves(steps: list[float], series: dict[str, list[float]], path: Path) 
         draw.line(_points(x, moving_average(y, max(1, len(y) // 50)), low, high, box), fill=colour, width=2)
         draw.text((4, top), f"{high:.3g}", fill="black")
         draw.text((4, top + PANEL_HEIGHT - 10), f"{low:.3g}", fill="black")
-        draw.text((MARGIN, top + PANEL_HEIGHT + 2), f"{x[0]:.0f}", fill="black")
-        draw.text((MARGIN + PANEL_WIDTH - 40, top + PANEL_HEIGHT + 2), f"{x[-1]:.0f}", fill="black")
+        draw.text((MARGIN, top + PANEL_HEIGHT + 2), f"{x[0]:.7g}", fill="black")  # steps, or ψ = 0.2
+        draw.text((MARGIN + PANEL_WIDTH - 40, top + PANEL_HEIGHT + 2), f"{x[-1]:.7g}", fill="black")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 
