@@ -86,8 +86,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when present), "cuda" or "cpu"
     mixed_precision: bool = True  # bfloat16 autocast, on CUDA only
-    # bfloat16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX): stylegan steps 1.3-1.6× faster
-    # (docs/benchmarks.md). Off by default: it changes a run's numbers, so a run keeps the choice it began with.
+    # bfloat16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX): stylegan steps 1.3-1.6× faster when
+    # two trainings share the CPU, 1.05× alone (docs/benchmarks.md). Off by default: it changes a run's numbers.
     cpu_bfloat16: bool = False
     threads: int = 0  # CPU threads for torch; 0 = torch's default
     lr_schedule: str = "constant"  # or "cosine": both rates decay to 0 over train.steps

@@ -317,6 +317,8 @@ class Run:
             shutil.copyfile(path, path.with_name(f"{path.stem}-{self.step:06d}{path.suffix}"))
 
     def _bfloat16(self, train: TrainConfig) -> bool:
+        """Whether to autocast to bfloat16: CUDA's mixed precision, or a CPU's only where it is native (emulated
+        bfloat16 is slower than float32)."""
         if self.device.type == "cuda":
             return train.mixed_precision
         if train.cpu_bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
