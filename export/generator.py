@@ -317,9 +317,7 @@ def _enhance_document(state, config, classes, G, name, title, description, licen
         "format_version": 1,
         "task": "enhance",
         "name": name,
-        "title": title
-        or (f"Enhance ×{scale}" if scale > 1 else "Restore")
-        + ("" if not config.train.adversarial_weight else " (detail)"),
+        "title": title or _enhance_title(scale, bool(config.train.adversarial_weight), config.data.degradation),
         "description": description,
         "license": license,
         "provenance": _provenance(state, config, metrics),
@@ -329,6 +327,17 @@ def _enhance_document(state, config, classes, G, name, title, description, licen
         "size_multiple": 1,
         "tile_padding": min(G.receptive_radius, MAX_TILE_PADDING),
     }
+
+
+# What images an enhance model is for, by the degradation it learned to undo: the title says it, so a user
+# picks the clean-image upscaler for screenshots and downscales and the blind one for camera JPEGs.
+IMAGES_FOR = {"bicubic": "clean / downscaled", "realistic": "real photos: noise, JPEG"}
+
+
+def _enhance_title(scale: int, gan: bool, degradation: str) -> str:
+    """E.g. "Enhance ×4 (clean / downscaled)", "Enhance ×4, detail (real photos: noise, JPEG)", "Restore (...)"."""
+    what = (f"Enhance ×{scale}" if scale > 1 else "Restore") + (", detail" if gan else "")
+    return f"{what} ({IMAGES_FOR[degradation]})"
 
 
 def _translate_document(state, config, classes, G, name, title, description, license, metrics) -> dict:

@@ -233,6 +233,7 @@ def test_an_exported_enhance_model_gives_pytorchs_result_at_any_size(tmp_path, p
     report = export_generator(state, models / "tiny-x2.onnx", "tiny-x2")
     assert report.max_error <= 1e-4
     assert (report.document["task"], report.document["scale"]) == ("enhance", 2)
+    assert report.document["title"] == "Enhance ×2 (clean / downscaled)"  # which images it is for
     operators = [node.op_type for node in onnx.load(report.path).graph.node]
     assert operators.count("Conv") == (2 + 2) + 1  # the body (blocks + 2), the bicubic base: kernels folded
 
