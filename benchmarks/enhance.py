@@ -14,6 +14,9 @@
 
   It also writes docs/images/enhance-x4-compare.png: the centre of each test image, ×4 from its
   bicubic downscale by Pillow's bicubic, `enhance-x4` and `enhance-x4-detail`, then the original.
+- always, docs/images/enhance-x4-real-photos.png: the validation photos as Debian ships them (real
+  JPEGs, no downscale), each one's most detailed 64-px crop ×4 by bicubic, `enhance-x4` and (once it
+  exists) `enhance-x4-photo`: what a photographer's own photos get.
 - speed: megapixels of input per second for one 256×256 input, onnxruntime vs PyTorch eager running
   the same architecture (rebuilt from the config in the model's metadata: speed does not depend on
   the weights' values), the same number of threads; median of 15 runs after 3 warm-ups, the two
@@ -44,12 +47,14 @@ import torch
 from PIL import Image
 
 from gimp_gan_plugin import Engine
+from gimp_gan_plugin.discovery import discover_models
 from gimp_gan_plugin.modelformat import read_model_info
 from training.config import from_dict
 from training.degradation import degrade
 from training.evaluation import BASELINES, resize_baseline, validation_pairs
 from training.image_metrics import psnr_y, ssim_y
 from training.networks import build_generator, for_inference
+from training.photos import load_rgb, split_photos
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SHIPPED = ("enhance-x2", "enhance-x4", "enhance-x4-detail", "restore")
@@ -112,6 +117,34 @@ def comparison_figure(engine: Engine, test_images: Path, path: Path, crop: int =
     Image.fromarray(to_pixels(torch.cat(rows, dim=-2))).save(path)
 
 
+def real_photo_figure(engine: Engine, path: Path, crop: int = 64) -> None:
+    """One row per validation photo as Debian ships it (a real JPEG, not a downscale): its most detailed
+    crop ×4 by bicubic, then by each installed ×4 model, clean-image and real-photo ones alike."""
+    installed = {entry.name for entry in discover_models() if entry.info}
+    models = [name for name in ("enhance-x4", "enhance-x4-photo") if name in installed]
+    rows = []
+    for photo in split_photos("")[1]:
+        pixels = load_rgb(photo)[0]
+        tiles = [
+            (_detail(pixels[y : y + crop, x : x + crop]), y, x)
+            for y in range(0, pixels.shape[0] - crop, crop)
+            for x in range(0, pixels.shape[1] - crop, crop)
+        ]
+        _, y, x = max(tiles)
+        small = np.ascontiguousarray(pixels[y : y + crop, x : x + crop])
+        row = [resize_baseline(to_tensor(small), 4, BASELINES["bicubic"])]
+        row += [to_tensor(engine.process_image(name, small)) for name in models]
+        rows.append(torch.cat(row, dim=-1))
+    Image.fromarray(to_pixels(torch.cat(rows, dim=-2))).save(path)
+    print(f"wrote {path}: bicubic | {' | '.join(models)}")
+
+
+def _detail(pixels: np.ndarray) -> float:
+    """Mean absolute difference between neighbouring pixels: texture scores high, one clean edge low."""
+    grey = pixels.astype(np.float32).mean(axis=2)
+    return float(np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean())
+
+
 def median_seconds(runs: dict[str, Callable[[], object]], repeats: int = 15) -> dict[str, float]:
     """Median time of each run, the runs interleaved so that a slow spell of the machine hits all alike."""
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -168,6 +201,7 @@ import json, sys, time
 import numpy as np
 from PIL import Image
 from gimp_gan_plugin import Engine
+from gimp_gan_plugin.discovery import discover_models
 photo = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
 width = int(sys.argv[3])
 height = width * 3 // 4
@@ -214,6 +248,7 @@ def main() -> None:
         quality(engine, args.test_images)
         if args.test_images:
             comparison_figure(engine, args.test_images, MODELS.parent / "docs" / "images" / "enhance-x4-compare.png")
+        real_photo_figure(engine, MODELS.parent / "docs" / "images" / "enhance-x4-real-photos.png")
         print()
     if not args.skip_speed:
         speed(args.threads)
