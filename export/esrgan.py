@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from export.generator import MAX_TILE_PADDING, NAME_PATTERN, ExportError, ExportReport, export_network
+from export.generator import NAME_PATTERN, ExportError, ExportReport, enhance_document, export_network
 from training.networks.rrdb import RRDB
 
 WRAPPERS = ("params_ema", "params", "model", "state_dict")  # BasicSR's EMA weights first, as Real-ESRGAN ships
@@ -287,24 +287,18 @@ def convert(
         raise ExportError(f"{path.name} upscales ×{arch.scale} (read from its layers), not ×{scale} as --scale says")
     net = build(arch, weights)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    image = {"role": "image", "dtype": "float32", "layout": "NCHW", "channels": arch.channels, "range": [0.0, 1.0]}
-    document = {
-        "format_version": 1,
-        "task": "enhance",
-        "name": name,
-        "title": title or (f"Enhance ×{arch.scale}" if arch.scale > 1 else "Restore") + f" ({path.stem}, community)",
-        "description": f"A community upscaler ({arch.describe()}) converted from {path.name}; what it suits is "
-        "what its author trained it for.",
-        "license": license or "unknown: see where the file was published",
-        "provenance": {
+    document = enhance_document(
+        name,
+        title or (f"Enhance ×{arch.scale}" if arch.scale > 1 else "Restore") + f" ({path.stem}, community)",
+        f"A community upscaler ({arch.describe()}) converted from {path.name}; what it suits is what its author "
+        "trained it for.",
+        license or "unknown: see where the file was published",
+        {
             "data": "unknown (a community model: see where the file was published)",
             "converted_from": {"file": path.name, "sha256": digest, "architecture": arch.describe()},
             "code": "gimp-gan export 0.1 (`python -m export --from-esrgan`)",
         },
-        "inputs": [{"name": "image", **image}],
-        "outputs": [{"name": "result", **image}],
-        "scale": arch.scale,
-        "size_multiple": net.size_multiple,
-        "tile_padding": min(net.receptive_radius, MAX_TILE_PADDING),
-    }
+        net,
+        arch.scale,
+    )
     return export_network(net, document, output, fp16), arch

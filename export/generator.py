@@ -312,19 +312,28 @@ def _enhance_document(state, config, classes, G, name, title, description, licen
         what = f"Upscales photos ×{scale}" if scale > 1 else "Cleans up photos (noise, JPEG artefacts, blur)"
         how = "faithfully (PSNR-oriented)" if not config.train.adversarial_weight else "with sharper, GAN-made texture"
         description = f"{what}, {how}; trained on {config.data.degradation} inputs."
+    title = title or _enhance_title(scale, bool(config.train.adversarial_weight), config.data.degradation)
+    return enhance_document(name, title, description, license, _provenance(state, config, metrics), G, scale)
+
+
+def enhance_document(
+    name: str, title: str, description: str, license: str, provenance: dict, G: torch.nn.Module, scale: int
+) -> dict:
+    """An enhance model's metadata, for our checkpoints and converted community models alike: pixels in
+    [0, 1] in and out, any size that is a multiple of `G.size_multiple` (1 if it has none)."""
     image = {"role": "image", "dtype": "float32", "layout": "NCHW", "channels": G.channels, "range": [0.0, 1.0]}
     return {
         "format_version": 1,
         "task": "enhance",
         "name": name,
-        "title": title or _enhance_title(scale, bool(config.train.adversarial_weight), config.data.degradation),
+        "title": title,
         "description": description,
         "license": license,
-        "provenance": _provenance(state, config, metrics),
+        "provenance": provenance,
         "inputs": [{"name": "image", **image}],
         "outputs": [{"name": "result", **image}],
         "scale": scale,
-        "size_multiple": 1,
+        "size_multiple": getattr(G, "size_multiple", 1),
         "tile_padding": min(G.receptive_radius, MAX_TILE_PADDING),
     }
 
