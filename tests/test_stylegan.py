@@ -130,7 +130,8 @@ def test_the_average_w_is_tracked_in_training_and_kept_by_the_ema_copy(tmp_path)
 def test_bfloat16_autocast_trains_with_lazy_r1_and_keeps_the_average_w_in_float32(tmp_path):
     """What mixed precision on CUDA does by default, here on a CPU with native bfloat16 (train.cpu_bfloat16)."""
     run = GanRun(stylegan_run(tmp_path, r1_gamma=1.0, r1_every=2, cpu_bfloat16=True))
-    assert run.autocast.fast_dtype == torch.bfloat16 and run.autocast._enabled
+    with run.autocast:
+        assert run.G_raw.mapping(torch.randn(2, 16), None).dtype == torch.bfloat16  # autocast is on
     losses = torch.stack([run.train_step() for _ in range(4)])
     assert torch.isfinite(losses).all()
     assert run.G_raw.w_avg.dtype == torch.float32 and run.G_raw.w_avg.abs().sum() > 0
