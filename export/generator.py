@@ -224,7 +224,7 @@ def verify_image(model_bytes: bytes, G: torch.nn.Module) -> float:
     return worst
 
 
-def _debian_data(pairs: str) -> str:
+def _debian_data(pairs: str, style_match: str = "") -> str:
     """Which Debian packages a model trained on when no folder was given, with their licences."""
     if pairs == "lineart":
         return SOURCES["openclipart"].licence
@@ -232,7 +232,10 @@ def _debian_data(pairs: str) -> str:
     if pairs == "colorize":
         return "; ".join(photos)
     if pairs == "unpaired":
-        return "; ".join([*photos, SOURCES["wesnoth-story"].licence, SOURCES["gcompris-paintings"].licence])
+        paintings = [SOURCES["wesnoth-story"].licence, SOURCES["gcompris-paintings"].licence]
+        if style_match:
+            paintings = [f"of the paintings only those whose file names contain {style_match!r}", *paintings]
+        return "; ".join(photos + paintings)
     return DEBIAN_PHOTOS
 
 
@@ -242,7 +245,8 @@ def _provenance(state: dict, config, metrics: dict | None) -> dict:
     elif config.data.dataset == "emoji":
         data = EMOJI_DATA
     elif config.data.dataset == "photos" and not config.data.path:
-        data = _debian_data(config.data.pairs if task(config.model.family) == "translate" else "")
+        pairs = config.data.pairs if task(config.model.family) == "translate" else ""
+        data = _debian_data(pairs, config.data.style_match)
     else:
         data = config.data.path
     provenance = {

@@ -21,6 +21,7 @@ from training.config import Config, ConfigError, from_dict  # noqa: E402
 from training.evaluation import evaluate_checkpoint  # noqa: E402
 from training.image_metrics import patch_swd  # noqa: E402
 from training.losses import patch_nce  # noqa: E402
+from training.tasks import unpaired  # noqa: E402
 from training.tasks.cyclegan import CycleGanRun  # noqa: E402
 from training.tasks.unpaired import UnpairedRun  # noqa: E402
 
@@ -198,3 +199,14 @@ def test_evaluate_then_export_from_the_command_line_carry_the_scores_into_the_ca
     assert {"swd", "swd_level0", "swd_level2", "structure"} <= set(metrics)
     card = output.with_suffix(".md").read_text()
     assert "the photo itself" in card and f"{metrics['swd']:.0f}" in card
+
+
+def test_style_match_keeps_one_artists_paintings_and_holds_one_back(monkeypatch, tmp_path):
+    names = ["paintings--a-van-gogh-harvest", "details--a-van-gogh-cafe", "details--a-van-gogh-church",
+             "paintings--hokusai-wave", "wesnoth--story-battle"]  # fmt: skip
+    monkeypatch.setattr(unpaired, "debian_images", lambda kind: [tmp_path / f"{name}.png" for name in names])
+    training, validation = unpaired.style_images("", "Van-Gogh")
+    assert len(training) == 2 and len(validation) == 1
+    assert all("van-gogh" in path.name for path in training + validation)
+    with pytest.raises(ConfigError, match="picks 1 of Debian's paintings"):
+        unpaired.style_images("", "hokusai")

@@ -38,7 +38,7 @@ def evaluate_checkpoint(
     """
     G, config, classes = load_generator(state)
     if task(config.model.family) == "translate" and config.data.pairs == "unpaired":
-        return evaluate_unpaired(G, str(data_root or config.data.path), config.data.style_path)
+        return evaluate_unpaired(G, str(data_root or config.data.path), config.data.style_path, config.data.style_match)
     if task(config.model.family) == "translate":
         report = evaluate_translate(G, config.data.pairs, str(data_root or config.data.path))
         return report | ({"chroma_gain": config.model.chroma_gain} if config.model.keep_luma else {})
@@ -159,7 +159,7 @@ def evaluate_translate(G: torch.nn.Module, pairs: str, data_path: str) -> dict:
 
 
 @torch.no_grad()
-def evaluate_unpaired(G: torch.nn.Module, data_path: str, style_path: str) -> dict:
+def evaluate_unpaired(G: torch.nn.Module, data_path: str, style_path: str, style_match: str = "") -> dict:
     """How close the results' patch statistics come to the held-out style images' (sliced Wasserstein
     distance, per Laplacian level) and how much structure they keep (SSIM of the luminance against the
     photo's), on the whole validation photos at the size training sees; the untouched photos' distance
@@ -169,7 +169,7 @@ def evaluate_unpaired(G: torch.nn.Module, data_path: str, style_path: str) -> di
     from training.tasks.unpaired import style_images
 
     photos = validation_images(scene_photos(data_path, "colorize")[1], G.size_multiple)
-    styles = validation_images(style_images(style_path)[1], 1)
+    styles = validation_images(style_images(style_path, style_match)[1], 1)
     if not photos or not styles:
         raise DataError("no validation photos or style images (a val/ sub-folder holds them)")
     inputs = [image for _, image in photos]

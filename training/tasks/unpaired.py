@@ -49,12 +49,22 @@ WATCHED = {  # losses.png's curves besides the content loss, CUT's and CycleGAN'
 }  # fmt: skip
 
 
-def style_images(style_path: str) -> tuple[list[Path], list[Path]]:
+def style_images(style_path: str, style_match: str = "") -> tuple[list[Path], list[Path]]:
     """(training, validation) images of the style: a folder's (its val/ sub-folder holds the validation
-    ones), else Debian's paintings split by name."""
+    ones), else Debian's paintings split by name, only those whose file name contains `style_match` when
+    given. One artist's works make a style a discriminator can learn; all the paintings together did not
+    (docs/benchmarks.md: a PatchGAN alone could not tell them from photos)."""
     if style_path:
         return split_photos(style_path)
-    return split_images(debian_images("painting"))
+    paintings = debian_images("painting")
+    if style_match:
+        paintings = [p for p in paintings if style_match.lower() in p.name.lower()]
+        if len(paintings) < 2:
+            raise ConfigError(
+                f"data.style_match {style_match!r} picks {len(paintings)} of Debian's paintings; "
+                "two or more are needed (one is kept for validation)"
+            )
+    return split_images(paintings)
 
 
 def fixed_crops(paths: list[Path], crops: PhotoCrops, what: str) -> tuple[torch.Tensor, list]:
@@ -77,7 +87,7 @@ class UnpairedRun(Run):
             raise ConfigError("unpaired translation trains in one process (PatchNCE reads G's encoder directly)")
         data, model = self.config.data, self.config.model
         photos, validation_photos = scene_photos(data.path, "colorize")
-        styles, validation_styles = style_images(data.style_path)
+        styles, validation_styles = style_images(data.style_path, data.style_match)
         self.photos = PhotoCrops(photos, data.size, data.flip, scene_downscales, rotate=False)
         self.styles = PhotoCrops(styles, data.size, data.flip, scene_downscales, rotate=False)
         self.inputs, skipped_photos = fixed_crops(validation_photos, self.photos, "photos")
