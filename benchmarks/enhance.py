@@ -1,10 +1,11 @@
 """The shipped enhance models: quality on the validation photos, speed, and memory on a large photo.
 
 - quality: each model through the engine (onnxruntime, tiles: what a user runs) on the validation
-  photos at half size, downscaled ×scale with bicubic (restore: damaged by the realistic degradation,
-  seed per photo); PSNR-Y / SSIM-Y with `scale` border pixels left out, next to Pillow's bicubic and
-  Lanczos upscaling of the same input (restore: the damaged input itself). The same pairs and
-  metrics as `python -m training evaluate`.
+  photos at half size, downscaled ×scale with bicubic (restore and enhance-x4-photo: damaged by the
+  realistic degradation, seed per photo); PSNR-Y / SSIM-Y with `scale` border pixels left out, next to
+  Pillow's bicubic and Lanczos upscaling of the same input (restore: the damaged input itself;
+  enhance-x4-photo: also `enhance-x4`, the clean-image model). The same pairs and metrics as
+  `python -m training evaluate`.
 - with `--test-images DIR`, the upscalers also on every PNG in DIR, the same way: standard test
   images in the spirit of Set5, which this project cannot ship. The ones used for docs/benchmarks.md
   are the colour photographs inside scikit-image's wheel (a package registry, not a data set host):
@@ -57,7 +58,8 @@ from training.networks import build_generator, for_inference
 from training.photos import load_rgb, split_photos
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
-SHIPPED = ("enhance-x2", "enhance-x4", "enhance-x4-detail", "restore")
+SHIPPED = ("enhance-x2", "enhance-x4", "enhance-x4-detail", "enhance-x4-photo", "restore")
+CLEAN_IMAGE_MODEL = {"enhance-x4-photo": "enhance-x4"}  # run on the real-photo model's inputs too: what it gains
 
 
 def to_pixels(image: torch.Tensor) -> np.ndarray:
@@ -91,6 +93,9 @@ def quality(engine: Engine, test_images: Path | None) -> None:
             scores: dict[str, list[tuple[float, float]]] = {}
             for _, degraded, target in pairs:
                 results = {name: to_tensor(engine.process_image(name, to_pixels(degraded)))}
+                if name in CLEAN_IMAGE_MODEL:
+                    other = CLEAN_IMAGE_MODEL[name]
+                    results[other] = to_tensor(engine.process_image(other, to_pixels(degraded)))
                 if scale == 1:
                     results["damaged input"] = degraded
                 else:

@@ -248,7 +248,7 @@ def test_an_exported_enhance_model_gives_pytorchs_result_at_any_size(tmp_path, p
 
 # -- the shipped models ---------------------------------------------------------------------------------
 
-SHIPPED = ["enhance-x2", "enhance-x4", "enhance-x4-detail", "restore"]
+SHIPPED = ["enhance-x2", "enhance-x4", "enhance-x4-detail", "enhance-x4-photo", "restore"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -258,13 +258,16 @@ def test_shipped_models_beat_plain_resizing_on_a_photo_they_never_saw(name, monk
         pytest.skip(f"{path} is not bundled")
     monkeypatch.setattr("gimp_gan_plugin.discovery.BUNDLED_MODEL_DIR", BUNDLED)
     engine = Engine(provider="cpu", threads=2)
-    scale = engine.load(name).info.scale
+    info = engine.load(name).info
+    scale, degradation = info.scale, info.document["provenance"]["config"]["data"]["degradation"]
     target = photo_tensor()
-    if scale == 1:
-        degraded = realistic_degradation(target, 1, torch.Generator().manual_seed(0))
-        baseline = degraded
+    if degradation == "realistic":  # the kind of input the model is for
+        degraded = realistic_degradation(target, scale, torch.Generator().manual_seed(0))
     else:
         degraded = bicubic_downscale(target, scale)
+    if scale == 1:
+        baseline = degraded
+    else:
         low = Image.fromarray((degraded[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
         baseline = np.asarray(low.resize((256, 256), Image.Resampling.BICUBIC))
         baseline = torch.from_numpy(baseline.copy()).permute(2, 0, 1)[None] / 255

@@ -24,7 +24,9 @@ With `residual` (photo → style) the network predicts a change that is added to
 layer starts at zero, so G starts as the identity. Measured on the style's patch distance: a U-Net that
 re-draws every pixel comes out softer than its input (its finest Laplacian level far from the paintings',
 worse than the untouched photo), and the distance rewards fine texture; as a change it keeps the input's
-detail and only has to learn what the style adds.
+detail and only has to learn what the style adds. The sum is clamped to [0, 1] in eval mode only (export,
+validation): clamped in training, a channel that the adversarial pull once pushed past 1 got no gradient
+back, and a run turned every photo saturated green for good (style-van-gogh at lr 5e-4).
 
 Upsampling is nearest-neighbour then a 3×3 convolution, not a transposed convolution, which leaves
 checkerboard artefacts (Odena et al. 2016).
@@ -126,8 +128,8 @@ class Generator(nn.Module):
         for level in reversed(range(self.levels)):
             h = self.merge[level](torch.cat([self.up[level](h), skips.pop()], dim=1))
         out = self.head(h).float()
-        if self.residual:
-            return (x.float() + out).clamp(0, 1)
+        if self.residual:  # clamped for use only: a clamp in training left an overshot channel no gradient
+            return x.float() + out if self.training else (x.float() + out).clamp(0, 1)
         if not (self.keep_luma or self.keep_lines):
             out = torch.tanh(out)
         # Chroma and fill stay linear: a tanh there, once saturated, left G no gradient back (measured:
