@@ -585,7 +585,13 @@ def _enhance_card(document: dict, baselines: dict) -> str:
             "## Quality",
             "",
             "Measured by `python -m training evaluate` on the validation photos (never trained on), at half size,",
-            ("damaged by the same degradation with a fixed seed:" if scale == 1 else f"downscaled ×{scale} (bicubic):"),
+            (
+                f"downscaled ×{scale} (bicubic):"
+                if config["data"]["degradation"] == "bicubic"
+                else "damaged by the training's degradation with a fixed seed per photo"
+                + ("" if scale == 1 else f", at 1/{scale} of their size")
+                + ":"
+            ),
             f"PSNR and SSIM of the luma (Y), {scale} border pixels left out, as the super-resolution literature does.",
             "",
             "| | PSNR-Y (dB) | SSIM-Y |",

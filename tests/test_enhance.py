@@ -15,7 +15,7 @@ from training import tasks  # noqa: E402
 from training.checkpoint import load_checkpoint  # noqa: E402
 from training.config import Config, ConfigError, from_dict  # noqa: E402
 from training.data import DataError  # noqa: E402
-from training.degradation import bicubic_downscale, realistic_degradation  # noqa: E402
+from training.degradation import bicubic_downscale, degrade, realistic_degradation  # noqa: E402
 from training.image_metrics import luma, psnr_y, ssim_y  # noqa: E402
 from training.tasks.enhance import EnhanceRun  # noqa: E402
 
@@ -261,10 +261,7 @@ def test_shipped_models_beat_plain_resizing_on_a_photo_they_never_saw(name, monk
     info = engine.load(name).info
     scale, degradation = info.scale, info.document["provenance"]["config"]["data"]["degradation"]
     target = photo_tensor()
-    if degradation == "realistic":  # the kind of input the model is for
-        degraded = realistic_degradation(target, scale, torch.Generator().manual_seed(0))
-    else:
-        degraded = bicubic_downscale(target, scale)
+    degraded = degrade(target, scale, degradation, torch.Generator().manual_seed(0))  # what it is for
     if scale == 1:
         baseline = degraded
     else:
