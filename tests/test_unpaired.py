@@ -210,3 +210,16 @@ def test_style_match_keeps_one_artists_paintings_and_holds_one_back(monkeypatch,
     assert all("van-gogh" in path.name for path in training + validation)
     with pytest.raises(ConfigError, match="picks 1 of Debian's paintings"):
         unpaired.style_images("", "hokusai")
+
+
+def test_a_residual_generator_clamps_only_in_use_so_an_overshoot_can_be_trained_back():
+    from training.networks.unet import Generator
+
+    G = Generator(3, width=8, levels=2, keep_luma=False, residual=True)
+    torch.nn.init.constant_(G.head.bias, 0.5)  # pushes every bright pixel past 1
+    photo = torch.full((1, 3, 16, 16), 0.8)
+    G.train()
+    overshot = G(photo)
+    overshot.mean().backward()
+    assert overshot.max() > 1 and G.head.bias.grad.abs().min() > 0  # a gradient to bring it back
+    assert G.eval()(photo).max() == 1  # what is exported and validated stays in [0, 1]
