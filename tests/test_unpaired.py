@@ -210,6 +210,8 @@ def test_style_match_keeps_one_artists_paintings_and_holds_one_back(monkeypatch,
     assert all("van-gogh" in path.name for path in training + validation)
     with pytest.raises(ConfigError, match="picks 1 of Debian's paintings"):
         unpaired.style_images("", "hokusai")
+    training, validation = unpaired.style_images("", "hokusai|story")  # two artists' works as one style
+    assert sorted(p.stem for p in training + validation) == ["paintings--hokusai-wave", "wesnoth--story-battle"]
 
 
 def test_a_residual_generator_clamps_only_in_use_so_an_overshoot_can_be_trained_back():

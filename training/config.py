@@ -38,7 +38,7 @@ class DataConfig:
     degradation: str = "bicubic"  # photos: "bicubic" (faithful upscaling) or "realistic" (restoration)
     pairs: str = "colorize"  # translation families: what the input is made from ("colorize": the photo's grey)
     style_path: str = ""  # unpaired translation: a folder of the style's images ("" = Debian's paintings)
-    style_match: str = ""  # with Debian's paintings: only those whose file name has this in it ("van-gogh")
+    style_match: str = ""  # with Debian's paintings: only those whose file name has this ("van-gogh", "a|b")
 
 
 @dataclass

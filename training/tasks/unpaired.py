@@ -51,14 +51,16 @@ WATCHED = {  # losses.png's curves besides the content loss, CUT's and CycleGAN'
 
 def style_images(style_path: str, style_match: str = "") -> tuple[list[Path], list[Path]]:
     """(training, validation) images of the style: a folder's (its val/ sub-folder holds the validation
-    ones), else Debian's paintings split by name, only those whose file name contains `style_match` when
-    given. One artist's works make a style a discriminator can learn; all the paintings together did not
-    (docs/benchmarks.md: a PatchGAN alone could not tell them from photos)."""
+    ones), else Debian's paintings split by name, only those whose file name contains `style_match` (or one
+    of its "|"-separated parts: "hokusa|hiroshige") when given. One artist's works make a style a
+    discriminator can learn; all the paintings together did not (docs/benchmarks.md: a PatchGAN alone could
+    not tell them from photos)."""
     if style_path:
         return split_photos(style_path)
     paintings = debian_images("painting")
     if style_match:
-        paintings = [p for p in paintings if style_match.lower() in p.name.lower()]
+        parts = style_match.lower().split("|")
+        paintings = [p for p in paintings if any(part in p.name.lower() for part in parts)]
         if len(paintings) < 2:
             raise ConfigError(
                 f"data.style_match {style_match!r} picks {len(paintings)} of Debian's paintings; "
