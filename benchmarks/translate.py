@@ -81,7 +81,7 @@ def quality(engine: Engine, models: list[str]) -> None:
         config = read_model_info(MODELS / f"{name}.onnx").document["provenance"]["config"]
         G = EngineAsGenerator(engine, name)
         if config["data"]["pairs"] == "unpaired":
-            report = evaluate_unpaired(G, "", "")
+            report = evaluate_unpaired(G, "", "", config["data"].get("style_match", ""))
             photos, styles = len(report["photos"]), len(report["styles"])
             print(f"`{name}` on {photos} validation photos, to {styles} held-out paintings")
             print("| method | patch distance to the paintings (SWD ×10³, per level) | mean | structure kept (SSIM-Y) |")

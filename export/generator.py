@@ -25,7 +25,9 @@ from training.networks import task
 from training.sampling import load_generator
 from training.tasks.translate import WORKING_SIZE
 
-FP32_TOLERANCE = 1e-4  # max |PyTorch − onnxruntime| on images in [-1, 1]
+# max |PyTorch − onnxruntime| on images in [-1, 1]: an eighth of an 8-bit level, ten times float32's own
+# error through emoji-style's 64-px synthesis network (PyTorch float32 against float64: 8e-5; onnxruntime 6e-5)
+FP32_TOLERANCE = 1e-3
 FP16_TOLERANCE = 1e-2  # on [-1, 1]: 1.3/255 of a pixel; fp16 keeps about three decimal digits
 VERIFY_BATCHES = (1, 3, 8)
 VERIFY_IMAGE_SIZES = ((1, 37, 53), (2, 64, 48), (3, 24, 24))  # (batch, height, width): odd sizes too
@@ -224,15 +226,16 @@ def verify_image(model_bytes: bytes, G: torch.nn.Module) -> float:
     return worst
 
 
-def _debian_data(pairs: str, style_match: str = "") -> str:
-    """Which Debian packages a model trained on when no folder was given, with their licences."""
+def _debian_data(pairs: str, style_match: str = "", style_sources: list[str] | None = None) -> str:
+    """Which Debian packages a model trained on when no folder was given, with their licences. A style's
+    checkpoint records which painting sources it drew on; older ones did not, and get every source's."""
     if pairs == "lineart":
         return SOURCES["openclipart"].licence
     photos = [DEBIAN_PHOTOS, SOURCES["gcompris-photos"].licence, SOURCES["tuxpaint-photos"].licence]
     if pairs == "colorize":
         return "; ".join(photos)
     if pairs == "unpaired":
-        paintings = [SOURCES["wesnoth-story"].licence, SOURCES["gcompris-paintings"].licence]
+        paintings = [SOURCES[name].licence for name in style_sources or ("wesnoth-story", "gcompris-paintings")]
         if style_match:
             paintings = [f"of the paintings only those whose file names contain {style_match!r}", *paintings]
         return "; ".join(photos + paintings)
@@ -246,7 +249,7 @@ def _provenance(state: dict, config, metrics: dict | None) -> dict:
         data = EMOJI_DATA
     elif config.data.dataset == "photos" and not config.data.path:
         pairs = config.data.pairs if task(config.model.family) == "translate" else ""
-        data = _debian_data(pairs, config.data.style_match)
+        data = _debian_data(pairs, config.data.style_match, state.get("style_sources"))
     else:
         data = config.data.path
     provenance = {

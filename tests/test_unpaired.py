@@ -172,6 +172,7 @@ def test_a_residual_generator_starts_as_the_identity_and_learns_a_change(tmp_pat
 @pytest.mark.parametrize("residual", [False, True])
 def test_a_style_model_trains_evaluates_exports_and_tiles_agree(tmp_path, folders, models, residual):
     state = load_checkpoint(tasks.train(tiny_style(tmp_path, folders, steps=10, model={"residual": residual})))
+    assert state["style_sources"] == []  # the user's own folder: no Debian source to name
     report = evaluate_checkpoint(state)
     assert report["photos"] == ["c"] and report["styles"] == ["c"]
     assert report["generated"]["swd"] > 0 and 0 < report["generated"]["structure"] <= 1
@@ -202,9 +203,14 @@ def test_evaluate_then_export_from_the_command_line_carry_the_scores_into_the_ca
 
 
 def test_style_match_keeps_one_artists_paintings_and_holds_one_back(monkeypatch, tmp_path):
-    names = ["paintings--a-van-gogh-harvest", "details--a-van-gogh-cafe", "details--a-van-gogh-church",
-             "paintings--hokusai-wave", "wesnoth--story-battle"]  # fmt: skip
-    monkeypatch.setattr(unpaired, "debian_images", lambda kind: [tmp_path / f"{name}.png" for name in names])
+    names = {"gcompris-paintings": ["paintings--a-van-gogh-harvest", "details--a-van-gogh-cafe",
+                                    "details--a-van-gogh-church", "paintings--hokusai-wave"],
+             "wesnoth-story": ["wesnoth--story-battle"]}  # fmt: skip
+    monkeypatch.setattr(
+        unpaired,
+        "debian_images_by_source",
+        lambda kind: {source: [tmp_path / f"{name}.png" for name in files] for source, files in names.items()},
+    )
     training, validation = unpaired.style_images("", "Van-Gogh")
     assert len(training) == 2 and len(validation) == 1
     assert all("van-gogh" in path.name for path in training + validation)
@@ -212,6 +218,16 @@ def test_style_match_keeps_one_artists_paintings_and_holds_one_back(monkeypatch,
         unpaired.style_images("", "hokusai")
     training, validation = unpaired.style_images("", "hokusai|story")  # two artists' works as one style
     assert sorted(p.stem for p in training + validation) == ["paintings--hokusai-wave", "wesnoth--story-battle"]
+    assert list(unpaired.debian_paintings("van-gogh")) == ["gcompris-paintings"]  # what the card's licences name
+    assert sorted(unpaired.debian_paintings("")) == ["gcompris-paintings", "wesnoth-story"]
+
+
+def test_a_style_card_names_the_licences_of_the_paintings_it_used():
+    from export.generator import _debian_data
+
+    only_van_gogh = _debian_data("unpaired", "van-gogh", ["gcompris-paintings"])
+    assert "public domain" in only_van_gogh.lower() and "Wesnoth" not in only_van_gogh
+    assert "Wesnoth" in _debian_data("unpaired", "van-gogh", None)  # an older checkpoint: every source, to be safe
 
 
 def test_a_residual_generator_clamps_only_in_use_so_an_overshoot_can_be_trained_back():

@@ -186,6 +186,12 @@ def debian_images(kind: str, cache: Path | None = None) -> list[Path]:
 
     A DataError names the apt-get command when none of the kind's packages is installed; a missing
     source while others of the kind are there is skipped with a warning."""
+    return sorted(path for paths in debian_images_by_source(kind, cache).values() for path in paths)
+
+
+def debian_images_by_source(kind: str, cache: Path | None = None) -> dict[str, list[Path]]:
+    """debian_images, by the name of the source (SOURCES) each came from: a model card names the licences
+    of the sources a run really used."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind of image {kind!r}: one of {', '.join(KINDS)}")
     cache = cache or default_cache()
@@ -196,10 +202,7 @@ def debian_images(kind: str, cache: Path | None = None) -> list[Path]:
     for s in sources:
         if s not in installed:
             log.warning("%s images skipped: `apt-get install %s` to add them", s.name, " ".join(s.packages))
-    images: list[Path] = []
-    for s in installed:
-        images += _FINDERS[s.name](cache / s.name)
-    return sorted(images)
+    return {s.name: _FINDERS[s.name](cache / s.name) for s in installed}
 
 
 def split_key(path: Path) -> str:

@@ -28,7 +28,7 @@ from statistics import fmean
 import torch
 from torch import nn
 
-from training.artwork import debian_images, split_images
+from training.artwork import debian_images_by_source, split_images
 from training.config import ConfigError
 from training.data import describe_skipped
 from training.image_metrics import patch_swd, ssim_y
@@ -57,16 +57,24 @@ def style_images(style_path: str, style_match: str = "") -> tuple[list[Path], li
     not tell them from photos)."""
     if style_path:
         return split_photos(style_path)
-    paintings = debian_images("painting")
-    if style_match:
-        parts = style_match.lower().split("|")
-        paintings = [p for p in paintings if any(part in p.name.lower() for part in parts)]
-        if len(paintings) < 2:
-            raise ConfigError(
-                f"data.style_match {style_match!r} picks {len(paintings)} of Debian's paintings; "
-                "two or more are needed (one is kept for validation)"
-            )
-    return split_images(paintings)
+    paintings = [path for paths in debian_paintings(style_match).values() for path in paths]
+    if style_match and len(paintings) < 2:
+        raise ConfigError(
+            f"data.style_match {style_match!r} picks {len(paintings)} of Debian's paintings; "
+            "two or more are needed (one is kept for validation)"
+        )
+    return split_images(sorted(paintings))
+
+
+def debian_paintings(style_match: str = "") -> dict[str, list[Path]]:
+    """Debian's paintings by source (training.artwork.SOURCES), only those `style_match` picks: which sources
+    a style used decides the licences its model card names."""
+    parts = style_match.lower().split("|") if style_match else [""]
+    by_source = {
+        source: [path for path in paths if any(part in path.name.lower() for part in parts)]
+        for source, paths in debian_images_by_source("painting").items()
+    }
+    return {source: paths for source, paths in by_source.items() if paths}
 
 
 def fixed_crops(paths: list[Path], crops: PhotoCrops, what: str) -> tuple[torch.Tensor, list]:
@@ -90,6 +98,7 @@ class UnpairedRun(Run):
         data, model = self.config.data, self.config.model
         photos, validation_photos = scene_photos(data.path, "colorize")
         styles, validation_styles = style_images(data.style_path, data.style_match)
+        self.style_sources = [] if data.style_path else sorted(debian_paintings(data.style_match))
         self.photos = PhotoCrops(photos, data.size, data.flip, scene_downscales, rotate=False)
         self.styles = PhotoCrops(styles, data.size, data.flip, scene_downscales, rotate=False)
         self.inputs, skipped_photos = fixed_crops(validation_photos, self.photos, "photos")
@@ -100,6 +109,9 @@ class UnpairedRun(Run):
 
     def _helpers(self) -> dict[str, nn.Module]:
         return {"projections": PatchProjections(self.G_raw.widths)}
+
+    def state_dict(self) -> dict:
+        return super().state_dict() | {"style_sources": self.style_sources}  # for the model card's licences
 
     def describe_data(self) -> str:
         return (
