@@ -169,9 +169,22 @@ def test_a_residual_generator_starts_as_the_identity_and_learns_a_change(tmp_pat
         assert (run.G_raw(photos) - photos).abs().mean() > 1e-3  # the adversarial loss alone moved it
 
 
-@pytest.mark.parametrize("residual", [False, True])
-def test_a_style_model_trains_evaluates_exports_and_tiles_agree(tmp_path, folders, models, residual):
-    state = load_checkpoint(tasks.train(tiny_style(tmp_path, folders, steps=10, model={"residual": residual})))
+def test_replicate_padding_leaves_no_border_to_draw_a_frame_on():
+    from training.networks.unet import Generator
+
+    flat = torch.full((1, 3, 64, 48), 0.4)
+    for padding, frames in (("zeros", True), ("replicate", False)):
+        torch.manual_seed(0)
+        G = Generator(3, width=8, levels=3, keep_luma=False, padding=padding).eval()
+        with torch.no_grad():
+            result = G(flat)
+        off_centre = float((result - result[:, :, 32:33, 24:25]).abs().max())
+        assert (off_centre > 1e-4) == frames, off_centre  # zeros: the borders differ from the middle
+
+
+@pytest.mark.parametrize("model", [{"residual": False}, {"residual": True, "padding": "replicate"}])
+def test_a_style_model_trains_evaluates_exports_and_tiles_agree(tmp_path, folders, models, model):
+    state = load_checkpoint(tasks.train(tiny_style(tmp_path, folders, steps=10, model=model)))
     assert state["style_sources"] == []  # the user's own folder: no Debian source to name
     report = evaluate_checkpoint(state)
     assert report["photos"] == ["c"] and report["styles"] == ["c"]

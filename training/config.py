@@ -68,6 +68,7 @@ class ModelConfig:
     style_mixing: float = 0.9  # stylegan: probability that a training batch mixes two latents' styles
     mbstd_group: int = 4  # stylegan D: samples per minibatch-stddev group (StyleGAN2 4; its CIFAR setting 32)
     residual: bool = False  # unet, unpaired (RGB to RGB): predict a change added to the input (G starts as identity)
+    padding: str = "zeros"  # unet G's convolutions: "zeros" or "replicate" (no border for a style to draw a frame on)
 
 
 @dataclass
@@ -256,6 +257,8 @@ def validate(config: Config, source: str) -> None:
             problems.append("model.residual is for unpaired translation (RGB in and out)")
         if model.keep_luma and model.keep_lines:
             problems.append("model.keep_luma and model.keep_lines: one or the other")
+        if model.padding not in ("zeros", "replicate"):
+            problems.append(f"model.padding is 'zeros' or 'replicate', not {model.padding!r}")
         keeps_input = model.keep_luma or model.keep_lines
         if model.colour_downscale not in (1, 2, 4) or (model.colour_downscale > 1 and not keeps_input):
             problems.append("model.colour_downscale must be 1, or 2 or 4 with model.keep_luma or model.keep_lines")

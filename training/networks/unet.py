@@ -28,6 +28,11 @@ detail and only has to learn what the style adds. The sum is clamped to [0, 1] i
 validation): clamped in training, a channel that the adversarial pull once pushed past 1 got no gradient
 back, and a run turned every photo saturated green for good (style-van-gogh at lr 5e-4).
 
+With `padding = "replicate"` every convolution pads by repeating the edge pixels instead of zeros: zeros
+tell the network where the image ends, and a style learned to draw a frame along every border
+(style-van-gogh; CycleGAN pads by reflection for the same reason; replication also works on the 1-pixel
+maps that a small tile reaches at the deepest level, where reflection cannot).
+
 Upsampling is nearest-neighbour then a 3×3 convolution, not a transposed convolution, which leaves
 checkerboard artefacts (Odena et al. 2016).
 """
@@ -60,10 +65,11 @@ def ycbcr_to_rgb(y: torch.Tensor, cb: torch.Tensor, cr: torch.Tensor) -> torch.T
     return torch.cat([r, g, b], dim=1)
 
 
-def _block(cin: int, cout: int) -> nn.Sequential:
+def _block(cin: int, cout: int, padding: str) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.2)
-    )
+        nn.Conv2d(cin, cout, 3, padding=1, padding_mode=padding), nn.LeakyReLU(0.2),
+        nn.Conv2d(cout, cout, 3, padding=1, padding_mode=padding), nn.LeakyReLU(0.2),
+    )  # fmt: skip
 
 
 class Generator(nn.Module):
@@ -79,6 +85,7 @@ class Generator(nn.Module):
         colour_downscale: int = 1,
         chroma_gain: float = 1.0,
         residual: bool = False,
+        padding: str = "zeros",
     ):
         super().__init__()
         if (keep_luma or keep_lines) and channels != 1:
@@ -95,16 +102,22 @@ class Generator(nn.Module):
         # Capped at 4× the first: the deep levels, 16× smaller than the image at level 4, held most of the
         # weights with 8× (a 30 MB model at width 32).
         widths = [min(width * 2**level, 4 * width) for level in range(levels + 1)]
-        self.first = _block(channels * colour_downscale**2, widths[0])
+        self.first = _block(channels * colour_downscale**2, widths[0], padding)
         self.down = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(a, b, 4, stride=2, padding=1), nn.LeakyReLU(0.2), _block(b, b))
+            nn.Sequential(
+                nn.Conv2d(a, b, 4, stride=2, padding=1, padding_mode=padding), nn.LeakyReLU(0.2), _block(b, b, padding)
+            )
             for a, b in pairwise(widths)
         )
         self.up = nn.ModuleList(
-            nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(b, a, 3, padding=1), nn.LeakyReLU(0.2))
+            nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(b, a, 3, padding=1, padding_mode=padding),
+                nn.LeakyReLU(0.2),
+            )
             for a, b in pairwise(widths)
         )
-        self.merge = nn.ModuleList(_block(2 * a, a) for a in widths[:-1])
+        self.merge = nn.ModuleList(_block(2 * a, a, padding) for a in widths[:-1])
         self.widths = widths
         self.head = nn.Conv2d(widths[0], 2 if keep_luma else 3, 1)
         if residual:
@@ -185,7 +198,7 @@ def generator(config: ModelConfig, size: int, channels: int, num_classes: int = 
     """`channels` are the input's: 1 for grey (colorize, line art), 3 for a photo to restyle."""
     return Generator(
         channels, config.width, config.levels, config.keep_luma, config.keep_lines, config.colour_downscale,
-        config.chroma_gain, config.residual,
+        config.chroma_gain, config.residual, config.padding,
     )  # fmt: skip
 
 
