@@ -24,7 +24,7 @@ WIDTH, HEIGHT = 4000, 3000
 RUNS = [  # (procedure, model, on a grey copy, what it shows)
     ("plug-in-gan-enhance", "enhance-x2", False, "enhance ×2 (12 → 48 MP)"),
     ("plug-in-gan-enhance", "restore", False, "enhance ×1, restore (12 → 12 MP)"),
-    ("plug-in-gan-style", "style-painting", False, "style, style-painting (12 → 12 MP)"),
+    ("plug-in-gan-style", "style-van-gogh", False, "style, style-van-gogh (12 → 12 MP)"),
     ("plug-in-gan-style", "colorize", True, "colorize a grey image (12 MP, grey → RGB)"),
 ]
 BATCH = """

@@ -12,7 +12,7 @@
   plug-in's runtime does: time and peak resident memory.
 
 With the quality it writes the README's example, docs/images/translate.png: the test photo's grey,
-`colorize`'s result, the photo, `style-painting`'s result.
+`colorize`'s result, the photo, `style-van-gogh`'s result.
 
     python benchmarks/translate.py [--threads 2] [--models colorize ...] [--skip-quality] [--skip-speed]
                                    [--skip-large]
@@ -39,7 +39,7 @@ from training.networks import build_generator, for_inference
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 TEST_PHOTO = MODELS.parent / "tests" / "data" / "ladybird.png"
-SHIPPED = ("colorize", "lineart-color", "style-painting")
+SHIPPED = ("colorize", "lineart-color", "style-van-gogh")
 
 
 class EngineAsGenerator(torch.nn.Module):
@@ -61,14 +61,14 @@ def shipped(chosen: list[str] | None = None) -> list[str]:
 
 
 def example_figure(engine: Engine, path: Path) -> None:
-    """grey | colorize | the photo | style-painting, side by side with 2-pixel gaps."""
+    """grey | colorize | the photo | style-van-gogh, side by side with 2-pixel gaps."""
     photo = np.asarray(Image.open(TEST_PHOTO).convert("RGB"))
     grey = np.asarray(Image.fromarray(photo).convert("L"))
     panels = [
         np.repeat(grey[:, :, None], 3, axis=2),
         engine.process_image("colorize", grey),
         photo,
-        engine.process_image("style-painting", photo),
+        engine.process_image("style-van-gogh", photo),
     ]
     gap = np.full((photo.shape[0], 2, 3), 255, np.uint8)
     row = np.concatenate([part for panel in panels for part in (panel, gap)][:-1], axis=1)
@@ -168,7 +168,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, CPU; models: {', '.join(models)}\n")
     if not args.skip_quality:
         engine = Engine(provider="cpu", threads=args.threads)
-        if {"colorize", "style-painting"} <= set(shipped()):
+        if {"colorize", "style-van-gogh"} <= set(shipped()):
             example_figure(engine, MODELS.parent / "docs" / "images" / "translate.png")
         quality(engine, models)
     if not args.skip_speed:

@@ -657,6 +657,8 @@ def _translate_card(document: dict, baselines: dict) -> str:
         + (", chroma only (the input's luminance is kept)" if model.get("keep_luma") else "")
         + (", a colour fill multiplied by the drawing (the lines are kept)" if model.get("keep_lines") else "")
         + (f", colour at 1/{model['colour_downscale']} resolution" if model.get("colour_downscale", 1) > 1 else "")
+        + (", residual (a change added to the photo)" if model.get("residual") else "")
+        + (", edge-replicating padding (no frame at the borders)" if model.get("padding") == "replicate" else "")
         + (
             f", chroma × {model['chroma_gain']:g} (chosen on validation photos)"
             if model.get("chroma_gain", 1) != 1

@@ -67,8 +67,11 @@ try:
     layer = image.get_layers()[0]
     Gimp.Display.new(image)
     Gimp.displays_flush()
-    # The Generate dialog shows a bundled model, whose preview the screenshot (the README's) catches.
-    settings = {"plug-in-gan-generate": {"model": "fashion-style", "seed": 7}}
+    # The dialogs show bundled models (the README's screenshots); the Generate dialog's preview is caught too.
+    settings = {
+        "plug-in-gan-generate": {"model": "fashion-style", "seed": 7},
+        "plug-in-gan-style": {"model": "style-van-gogh"},
+    }
     for name, title in DIALOGS.items():
         shot = OUT / f"dialog-{name.removeprefix('plug-in-gan-')}.png"
         status = in_dialog(name, title, image, layer, "Escape", shot, **settings.get(name, {}))

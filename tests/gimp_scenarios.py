@@ -223,13 +223,13 @@ def colorize_failure_leaves_grey():
 
 @scenario
 def shipped_translate_models():
-    """The bundled colorize on a grey photo, style-painting on a colour one and lineart-color on a grey
+    """The bundled colorize on a grey photo, style-van-gogh on a colour one and lineart-color on a grey
     image (not a drawing, but what the procedure does with it is the same), in place."""
     grey = load("grey-photo.png")
     before = dump("shipped_colorize_before", grey.get_layers()[0], "Y' u8")
     colorize = call("plug-in-gan-style", grey, grey.get_layers(), model="colorize", output="in-place")
     photo = load("photo-small.png")
-    style = call("plug-in-gan-style", photo, photo.get_layers(), model="style-painting", output="in-place")
+    style = call("plug-in-gan-style", photo, photo.get_layers(), model="style-van-gogh", output="in-place")
     drawing = load("grey-photo.png")
     lineart = call("plug-in-gan-style", drawing, drawing.get_layers(), model="lineart-color", output="in-place")
     return {
