@@ -201,14 +201,3 @@ def test_the_gimp_runtime_worker_takes_the_style_fields(model):
     edit = StyleEdit(mix_seed=5, mix_level="middle", directions=((2, -1.5),), noise_seed=1, noise=False)
     assert np.array_equal(images, Engine("cpu").generate(model, [3], edit=edit))
 
-
-def test_the_shipped_emoji_generator_draws_on_a_transparent_background(monkeypatch):
-    from test_translate import bundled_engine
-
-    engine = bundled_engine("emoji-style", monkeypatch)
-    images = engine.generate("emoji-style", range(8))
-    assert images.shape == (8, 64, 64, 4)
-    alpha = images[..., 3]
-    corners = np.concatenate([alpha[:, :4, :4], alpha[:, :4, -4:], alpha[:, -4:, :4], alpha[:, -4:, -4:]], axis=1)
-    assert corners.mean() < 0.05  # the background is see-through, as an emoji's is
-    assert (alpha[:, 24:40, 24:40] > 0.9).mean() > 0.5  # and the emoji in the middle is opaque
