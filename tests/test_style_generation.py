@@ -200,4 +200,3 @@ def test_the_gimp_runtime_worker_takes_the_style_fields(model):
     images = np.frombuffer(data, np.float32).reshape(result["arrays"][0]["shape"])
     edit = StyleEdit(mix_seed=5, mix_level="middle", directions=((2, -1.5),), noise_seed=1, noise=False)
     assert np.array_equal(images, Engine("cpu").generate(model, [3], edit=edit))
-
