@@ -15,13 +15,8 @@ import argparse
 import torch
 
 from training.evaluation import evaluate_unpaired, validation_images
-from training.networks.unet import CB_SCALE, CR_SCALE, luma, ycbcr_to_rgb
+from training.networks.unet import rgb_to_ycbcr, ycbcr_to_rgb
 from training.tasks.unpaired import style_images
-
-
-def ycbcr(rgb: torch.Tensor) -> torch.Tensor:
-    y = luma(rgb)
-    return torch.cat([y, (rgb[:, 2:3] - y) / CB_SCALE, (rgb[:, :1] - y) / CR_SCALE], 1)
 
 
 class ColourTransfer(torch.nn.Module):
@@ -31,11 +26,11 @@ class ColourTransfer(torch.nn.Module):
 
     def __init__(self, style: list[torch.Tensor]):
         super().__init__()
-        channels = torch.cat([ycbcr(image).flatten(2) for image in style], 2)[0]
+        channels = torch.cat([rgb_to_ycbcr(image).flatten(2) for image in style], 2)[0]
         self.mean, self.std = channels.mean(1)[None, :, None, None], channels.std(1)[None, :, None, None]
 
     def forward(self, photo: torch.Tensor) -> torch.Tensor:
-        channels = ycbcr(photo)
+        channels = rgb_to_ycbcr(photo)
         mean, std = channels.mean((2, 3), keepdim=True), channels.std((2, 3), keepdim=True)
         moved = (channels - mean) / (std + 1e-6) * self.std + self.mean
         return ycbcr_to_rgb(moved[:, :1], moved[:, 1:2], moved[:, 2:3]).clamp(0, 1)

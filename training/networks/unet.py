@@ -59,6 +59,12 @@ def luma(rgb: torch.Tensor) -> torch.Tensor:
     return (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b).unsqueeze(1)
 
 
+def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) → (N, 3, H, W) Y'CbCr, ycbcr_to_rgb's inverse."""
+    y = luma(rgb)
+    return torch.cat([y, (rgb[:, 2:3] - y) / CB_SCALE, (rgb[:, :1] - y) / CR_SCALE], dim=1)
+
+
 def ycbcr_to_rgb(y: torch.Tensor, cb: torch.Tensor, cr: torch.Tensor) -> torch.Tensor:
     r, b = y + CR_SCALE * cr, y + CB_SCALE * cb
     g = (y - LUMA[0] * r - LUMA[2] * b) / LUMA[1]
