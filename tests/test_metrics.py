@@ -16,6 +16,7 @@ from training import classifier as classifier_module  # noqa: E402
 from training import metrics  # noqa: E402
 from training.classifier import RECIPES, Classifier, load_classifier, train_classifier  # noqa: E402
 from training.data import FASHION_MNIST_DIR, FashionMNIST  # noqa: E402
+from training.evaluation import proportional_labels  # noqa: E402
 from training.metrics import (  # noqa: E402
     class_coverage,
     conditional_accuracy,
@@ -163,6 +164,13 @@ def test_conditional_accuracy_overall_and_per_class():
     overall, per_class = conditional_accuracy(predicted, requested, 5)
     assert overall == pytest.approx((9 + 9 + 0 + 10) / 40)
     assert per_class[:4] == pytest.approx([0.9, 0.9, 0.0, 1.0]) and math.isnan(per_class[4])
+
+
+def test_proportional_labels_follow_the_training_shares_and_take_turns():
+    assert proportional_labels(torch.arange(100) % 10, 10, 30).tolist() == list(range(10)) * 3
+    skewed = proportional_labels(torch.tensor([0] * 59 + [1] * 30 + [2] * 11), 4, 20)
+    assert torch.bincount(skewed, minlength=4).tolist() == [12, 6, 2, 0]  # 11.8, 6, 2.2: largest remainders
+    assert all(len(set(skewed[i : i + 4].tolist())) >= 2 for i in range(0, 20, 4))  # no long run of one class
 
 
 # measure()

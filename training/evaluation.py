@@ -30,8 +30,8 @@ BASELINES = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LA
 def evaluate_checkpoint(
     state: dict, samples: int = 10_000, data_root: Path | None = None, truncation: float = 1.0
 ) -> dict:
-    """Metrics for `samples` images from seeds 0, 1, …, at truncation ψ; conditional models get the classes
-    in turn.
+    """Metrics for `samples` images from seeds 0, 1, …, at truncation ψ; conditional models are asked for
+    the classes in the training set's proportions (as the test set has them), taking turns.
 
     The real floor's class accuracy is the classifier's on real images of those classes: what a
     conditional generator that matched the data exactly would score.
@@ -57,7 +57,7 @@ def evaluate_checkpoint(
     real = DataConfig(dataset=dataset, path=str(root or ""), size=RECIPES[dataset].size)
     test, train = load_dataset(real, "test"), load_dataset(real, "train")
     z, _, noise = seeded_inputs(list(range(samples)), G.latent_size, noise_shapes=noise_shapes(G))
-    requested = torch.arange(samples) % len(classes) if classes else None
+    requested = proportional_labels(train.labels, len(classes), samples) if classes else None
     generated = generate(G, z, requested, noise, truncation)
     chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:samples]
     return {
@@ -70,6 +70,19 @@ def evaluate_checkpoint(
         "generated": measure(classifier, test.images, generated, requested),
         "real_floor": measure(classifier, test.images, train.images[chosen], train.labels[chosen] if classes else None),
     }
+
+
+def proportional_labels(labels: torch.Tensor, num_classes: int, count: int) -> torch.Tensor:
+    """`count` labels with each class's share of `labels` (largest remainders round), taking turns so
+    that every stretch of the sequence is mixed: a balanced set gives 0, 1, …, C-1, 0, 1, ….
+
+    FID compares distributions, so a conditional generator asked for every class equally would be
+    penalised against an unbalanced test set (59 % of the emoji are People & Body)."""
+    share = torch.bincount(labels, minlength=num_classes).double() * count / len(labels)
+    quota = share.floor().long()
+    quota[torch.argsort(share - quota, descending=True, stable=True)[: count - int(quota.sum())]] += 1
+    turns = [((k + 0.5) / int(q), c) for c, q in enumerate(quota) for k in range(int(q))]
+    return torch.tensor([c for _, c in sorted(turns)], dtype=torch.int64)
 
 
 def validation_pairs(data_path: str, scale: int, degradation: str) -> list[tuple[str, torch.Tensor, torch.Tensor]]:

@@ -131,7 +131,6 @@ def measure(
     reference: torch.Tensor,
     generated: torch.Tensor,
     requested: torch.Tensor | None = None,
-    num_classes: int = 10,
     batch_size: int = 500,
 ) -> dict[str, float]:
     """Every metric for `generated` (N, C, H, W) in [-1, 1] against `reference` images, as one flat dict.
@@ -139,9 +138,10 @@ def measure(
     It neither knows nor cares where either set came from: real training images scored against the test set
     through this same path give the floor that a perfect generator would reach. `requested` (the labels a
     conditional generator was given) adds "class_accuracy" and "class_accuracy_<i>". The classifier (a
-    training.classifier.Classifier) is put in eval mode.
+    training.classifier.Classifier) is put in eval mode; its classes are the ones counted.
     """
     classifier.eval()
+    num_classes = classifier.num_classes
     reference_features, _ = _embed(classifier, reference, batch_size)
     features, predicted = _embed(classifier, generated, batch_size)
     kid, kid_std = kernel_distance(reference_features, features)
