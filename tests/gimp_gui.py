@@ -28,12 +28,21 @@ DIALOGS = {
     "plug-in-gan-enhance": "Enhance (Upscale / Restore)",
     "plug-in-gan-style": "Style Transfer / Colorize",
 }
+# Under load, windows come and go while xdotool walks the tree (an X BadWindow error ends that search),
+# so the helper searches again rather than once with --sync; a dialog it cannot close would hang GIMP.
 SHOT = """
-id=$(timeout 60 xdotool search --sync --onlyvisible --name "$1" | head -1)
+find() { xdotool search --onlyvisible --name "$1" 2>/dev/null | head -1; }
+for try in $(seq 90); do id=$(find "$1"); [ -n "$id" ] && break; sleep 1; done
 [ -n "$id" ] || exit 1
 sleep 4
+id=$(find "$1")
 [ -z "$2" ] || import -window "$id" "$2"
-xdotool windowfocus --sync "$id" key "$3"
+for try in 1 2 3 4 5; do
+  timeout 30 xdotool windowfocus --sync "$id" key "$3" 2>/dev/null && exit 0
+  sleep 2
+  id=$(find "$1"); [ -n "$id" ] || exit 0
+done
+exit 1
 """
 report = {}
 

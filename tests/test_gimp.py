@@ -78,10 +78,12 @@ def gimp_gui(gimp):
     """
     console = gimp_root.run_in_root(
         'echo "(show-welcome-dialog no)" > /root/.config/GIMP/3.0/gimprc && rm -rf /tmp/gimp-gan-gui && '
-        "(Xvfb :77 -screen 0 1280x800x24 >/dev/null 2>&1 &) && sleep 2 && export DISPLAY=:77 && "
-        "timeout 300 gimp-3.0 -n -d -f --batch-interpreter=python-fu-eval --quit "
-        f"-b 'exec(open(\"{gimp_root.CHECKOUT}/tests/gimp_gui.py\").read())'; status=$?; pkill Xvfb; exit $status",
-        timeout=400,
+        "pkill -x Xvfb; (Xvfb :77 -screen 0 1280x800x24 >/dev/null 2>&1 &) && export DISPLAY=:77 && "
+        "for try in $(seq 50); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.2; done && "
+        "timeout 600 gimp-3.0 -n -d -f --batch-interpreter=python-fu-eval --quit "
+        f"-b 'exec(open(\"{gimp_root.CHECKOUT}/tests/gimp_gui.py\").read())'; status=$?; pkill -x Xvfb; "
+        "exit $status",
+        timeout=700,
     )
     out = gimp_root.ROOT / "tmp" / "gimp-gan-gui"
     report = json.loads((out / "report.json").read_text())

@@ -8,6 +8,7 @@ Imports flow one way: config → networks → loop → tasks → cli, evaluation
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from training import distributed
@@ -36,10 +37,12 @@ def run_class(config: Config) -> type[Run]:
 def train(config: Config, resume: bool = False) -> Path:
     """Train (or continue) the run the config describes; returns its run folder."""
     run = run_class(config)(config, resume)
-    finished = False
+    run_dir, finished = run.run_dir, False
     try:
         run.train()
         finished = True
     finally:
+        del run  # its DDP wrappers hold work of the process group: free them while the group still exists
+        gc.collect()
         distributed.stop(wait_for_peers=finished)
-    return run.run_dir
+    return run_dir
