@@ -133,7 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="which styles --mix-seed gives: coarse (pose, shape), middle (features) or fine (colour, texture)",
     )
     style.add_argument(
-        "--direction", type=int, action="append", default=[], metavar="K", help="edit along direction K (repeatable)"
+        "--direction",
+        type=int,
+        action="append",
+        default=[],
+        metavar="K",
+        help="edit along direction K, from 1 (repeatable)",
     )
     style.add_argument(
         "--amount", type=float, action="append", default=[], metavar="A", help="how far, one per --direction"
@@ -288,7 +293,7 @@ def cmd_generate(args) -> int:
     edit = StyleEdit(
         mix_seed=mix_seeds[0] if len(mix_seeds) == 1 else None,
         mix_level=args.mix,
-        directions=tuple(zip(args.direction, args.amount, strict=True)),
+        directions=tuple((k - 1, amount) for k, amount in zip(args.direction, args.amount, strict=True)),
         noise_seed=args.noise_seed,
         noise=not args.no_noise,
     )

@@ -22,7 +22,7 @@ class StyleEdit:
     noise inputs does with its noise.
 
     mix_seed, mix_level: the layers of that level ("coarse", "middle" or "fine") take their style from
-    mix_seed's latent (its noise and class are not used). directions: (index, amount) pairs, each moving
+    mix_seed's latent (its noise and class are not used). directions: (index from 0, amount) pairs, each moving
     w by amount × the direction's scale. noise_seed: noise maps from this seed instead of the image's,
     the same for every image (only the stochastic detail changes); noise=False: no noise at all.
     """
@@ -60,9 +60,9 @@ def style_offset(styles: Styles, directions: tuple[tuple[int, float], ...]) -> n
     """(layers, w_size): the sum of amount × scale × vector over the chosen directions, at every layer."""
     offset = np.zeros(styles.w_size, np.float64)
     for index, amount in directions:
-        if not 0 <= index < len(styles.directions):
-            raise ValueError(f"direction {index} does not exist: this model has {len(styles.directions)} (0 to "
-                             f"{len(styles.directions) - 1})")  # fmt: skip
+        if not 0 <= index < len(styles.directions):  # users count directions from 1, as cards and sliders do
+            raise ValueError(f"direction {index + 1} does not exist: this model has directions 1 to "
+                             f"{len(styles.directions)}")  # fmt: skip
         direction = styles.directions[index]
         offset += amount * direction.scale * np.asarray(direction.vector)
     return np.broadcast_to(offset.astype(np.float32), (styles.layers, styles.w_size)).copy()

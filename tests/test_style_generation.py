@@ -114,7 +114,7 @@ def test_directions_move_the_image_and_an_amount_of_zero_changes_nothing(model):
     plain = engine.generate(model, [5])[0]
     assert np.array_equal(engine.generate(model, [5], edit=StyleEdit(directions=((0, 0.0),)))[0], plain)
     assert not np.array_equal(engine.generate(model, [5], edit=StyleEdit(directions=((0, 3.0),)))[0], plain)
-    with pytest.raises(GimpGanError, match="direction 8 does not exist"):
+    with pytest.raises(GimpGanError, match="direction 9 does not exist: this model has directions 1 to 8"):
         engine.generate(model, [5], edit=StyleEdit(directions=((8, 1.0),)))
 
 
@@ -148,7 +148,7 @@ def test_the_command_line_mixes_edits_resizes_and_draws_the_style_mixing_grid(mo
     out = tmp_path / "one.png"
     assert main(["generate", "--model", model, "--seed", "2", "--mix-seed", "5", "--mix", "coarse", "--direction",
                  "1", "--amount", "2", "--noise-seed", "3", "--size", "64", "-o", str(out), "-q"]) == 0  # fmt: skip
-    expected = Engine().generate(model, [2], edit=StyleEdit(mix_seed=5, mix_level="coarse", directions=((1, 2.0),),
+    expected = Engine().generate(model, [2], edit=StyleEdit(mix_seed=5, mix_level="coarse", directions=((0, 2.0),),
                                                             noise_seed=3))  # fmt: skip
     assert Image.open(out).size == (64, 64)
     assert main(["generate", "--model", model, "--seed", "2", "--mix-seed", "5", "--mix", "coarse", "--direction",
