@@ -200,3 +200,14 @@ def test_the_gimp_runtime_worker_takes_the_style_fields(model):
     images = np.frombuffer(data, np.float32).reshape(result["arrays"][0]["shape"])
     edit = StyleEdit(mix_seed=5, mix_level="middle", directions=((2, -1.5),), noise_seed=1, noise=False)
     assert np.array_equal(images, Engine("cpu").generate(model, [3], edit=edit))
+
+
+def test_the_shipped_emoji_are_opaque_figures_on_transparent_backgrounds(monkeypatch):
+    from test_translate import bundled_engine
+
+    images = bundled_engine("emoji-style", monkeypatch).generate("emoji-style", range(8))
+    assert images.shape == (8, 64, 64, 4)
+    alpha = images[..., 3]
+    corners = np.concatenate([alpha[:, :6, :6], alpha[:, :6, -6:], alpha[:, -6:, :6], alpha[:, -6:, -6:]], axis=1)
+    assert corners.mean() < 0.08  # the held-out emoji: 0.014
+    assert (alpha[:, 24:40, 24:40] > 0.9).mean() > 0.6  # their centres: 0.86

@@ -422,6 +422,13 @@ def test_cli_samples_a_conditional_checkpoint(tmp_path, data, capsys):
     assert Image.open(out).size == (5 * 30 + 2, 2 * 30 + 2)
     assert main(["sample", str(run_dir), "--class", "Hat", "-o", str(out)]) == 2
     assert "--class must be one of" in capsys.readouterr().err
+    for psi in ("1", "0"):
+        argv = ["sample", str(run_dir), "--seeds", "0-3", "--class", "0", "--truncation", psi, "-o", str(out)]
+        assert main(argv) == 0
+        grid = np.asarray(Image.open(out))
+        cells = [grid[2:30, 2 + 30 * i : 30 * (i + 1)] for i in range(4)]  # one row of 28-px images, 2-px borders
+        assert all(np.array_equal(cells[0], cell) for cell in cells[1:]) == (psi == "0")  # ψ = 0: the average image
+    assert main(["sample", str(run_dir), "--truncation", "1.5", "-o", str(out)]) == 2
 
 
 def test_evaluate_measures_samples_and_the_real_floor_the_same_way(tmp_path, data, monkeypatch, capsys):

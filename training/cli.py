@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--class", dest="class_label", help="class name or index (conditional models)")
     sample.add_argument("-o", "--output", type=Path, default=Path("samples.png"), help="grid PNG to write")
     sample.add_argument("--columns", type=positive, default=8)
+    sample.add_argument("--truncation", type=float, default=1.0, metavar="PSI", help="truncation ψ (0-1), as in GIMP")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -146,6 +147,8 @@ def run_sample(args: argparse.Namespace) -> int:
     from training.sampling import generate, load_generator, noise_shapes, parse_seeds, save_grid, seeded_inputs
 
     seeds = parse_seeds(args.seeds)  # before loading: a typo is reported at once
+    if not 0 <= args.truncation <= 1:
+        raise ValueError(f"--truncation must be between 0 and 1, got {args.truncation}")
     G, config, classes = load_generator(load_checkpoint(args.checkpoint))
     if (kind := task(config.model.family)) != "generate":
         raise ValueError(
@@ -161,6 +164,6 @@ def run_sample(args: argparse.Namespace) -> int:
             raise ValueError(f"--class must be one of {', '.join(classes)} or 0-{len(classes) - 1}")
         class_label = names[args.class_label.lower()]
     z, labels, noise = seeded_inputs(seeds, G.latent_size, len(classes), class_label, noise_shapes(G))
-    save_grid(generate(G, z, labels, noise), args.output, args.columns)
+    save_grid(generate(G, z, labels, noise, args.truncation), args.output, args.columns)
     print(f"wrote {args.output}")
     return 0
