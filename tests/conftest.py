@@ -1,6 +1,10 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from onnx_models import make_generator, make_image_model
+
+BUNDLED = Path(__file__).resolve().parent.parent / "models"  # the shipped models
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +22,21 @@ def isolated_model_path(tmp_path, monkeypatch):
 @pytest.fixture
 def models(isolated_model_path):
     return isolated_model_path
+
+
+@pytest.fixture
+def bundled_engine(monkeypatch):
+    """engine(name, **options): an Engine that sees the models shipped in models/; the test is skipped
+    when that model is not bundled in this checkout."""
+    from gimp_gan_plugin import Engine
+
+    def engine(name: str, **options) -> Engine:
+        if not (BUNDLED / f"{name}.onnx").exists():
+            pytest.skip(f"{name} is not bundled")
+        monkeypatch.setattr("gimp_gan_plugin.discovery.BUNDLED_MODEL_DIR", BUNDLED)
+        return Engine(provider="cpu", threads=2, **options)
+
+    return engine
 
 
 @pytest.fixture

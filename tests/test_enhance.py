@@ -20,7 +20,6 @@ from training.image_metrics import luma, psnr_y, ssim_y  # noqa: E402
 from training.tasks.enhance import EnhanceRun  # noqa: E402
 
 TEST_PHOTO = Path(__file__).parent / "data" / "ladybird.png"
-BUNDLED = Path(__file__).resolve().parent.parent / "models"
 
 
 def photo_tensor() -> torch.Tensor:
@@ -252,12 +251,8 @@ SHIPPED = ["enhance-x2", "enhance-x4", "enhance-x4-detail", "enhance-x4-photo", 
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_models_beat_plain_resizing_on_a_photo_they_never_saw(name, monkeypatch):
-    path = BUNDLED / f"{name}.onnx"
-    if not path.exists():
-        pytest.skip(f"{path} is not bundled")
-    monkeypatch.setattr("gimp_gan_plugin.discovery.BUNDLED_MODEL_DIR", BUNDLED)
-    engine = Engine(provider="cpu", threads=2)
+def test_shipped_models_beat_plain_resizing_on_a_photo_they_never_saw(name, bundled_engine):
+    engine = bundled_engine(name)
     info = engine.load(name).info
     scale, degradation = info.scale, info.document["provenance"]["config"]["data"]["degradation"]
     target = photo_tensor()

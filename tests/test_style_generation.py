@@ -202,10 +202,8 @@ def test_the_gimp_runtime_worker_takes_the_style_fields(model):
     assert np.array_equal(images, Engine("cpu").generate(model, [3], edit=edit))
 
 
-def test_the_shipped_emoji_are_opaque_figures_on_transparent_backgrounds(monkeypatch):
-    from test_translate import bundled_engine
-
-    images = bundled_engine("emoji-style", monkeypatch).generate("emoji-style", range(8))
+def test_the_shipped_emoji_are_opaque_figures_on_transparent_backgrounds(bundled_engine):
+    images = bundled_engine("emoji-style").generate("emoji-style", range(8))
     assert images.shape == (8, 64, 64, 4)
     alpha = images[..., 3]
     corners = np.concatenate([alpha[:, :6, :6], alpha[:, :6, -6:], alpha[:, -6:, :6], alpha[:, -6:, -6:]], axis=1)

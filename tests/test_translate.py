@@ -250,18 +250,9 @@ def test_a_line_art_model_trains_exports_and_keeps_the_lines_in_the_engine(tmp_p
 
 # -- the shipped models ---------------------------------------------------------------------------------
 
-BUNDLED = Path(__file__).resolve().parent.parent / "models"
 
-
-def bundled_engine(name: str, monkeypatch, **options) -> Engine:
-    if not (BUNDLED / f"{name}.onnx").exists():
-        pytest.skip(f"{name} is not bundled")
-    monkeypatch.setattr("gimp_gan_plugin.discovery.BUNDLED_MODEL_DIR", BUNDLED)
-    return Engine(provider="cpu", threads=2, **options)
-
-
-def test_shipped_colorizer_colours_a_grey_photo_and_keeps_its_luminance(monkeypatch):
-    engine = bundled_engine("colorize", monkeypatch)
+def test_shipped_colorizer_colours_a_grey_photo_and_keeps_its_luminance(bundled_engine):
+    engine = bundled_engine("colorize")
     photo = np.asarray(Image.open(TEST_PHOTO).convert("RGB").resize((600, 450)))  # above its working size
     grey = luma_of(photo.astype(np.float32), axis=2)[:, :, 0].round().astype(np.uint8)
     result = engine.process_image("colorize", grey)
@@ -271,17 +262,17 @@ def test_shipped_colorizer_colours_a_grey_photo_and_keeps_its_luminance(monkeypa
     assert float(colourfulness(as_tensor[0])) > 0.2 * float(colourfulness(as_tensor[1]))  # not grey, not sepia only
 
 
-def test_shipped_style_agrees_across_tiles_and_changes_the_photo(monkeypatch):
+def test_shipped_style_agrees_across_tiles_and_changes_the_photo(bundled_engine):
     name = "style-van-gogh"
     photo = np.asarray(Image.open(TEST_PHOTO).convert("RGB"))[:200, :176]
-    whole = bundled_engine(name, monkeypatch, tile=4096).process_image(name, photo)
-    tiled = bundled_engine(name, monkeypatch, tile=64).process_image(name, photo)
+    whole = bundled_engine(name, tile=4096).process_image(name, photo)
+    tiled = bundled_engine(name, tile=64).process_image(name, photo)
     assert whole.shape == photo.shape and np.abs(whole.astype(int) - tiled).max() <= 2  # the 2/255
     assert np.abs(whole.astype(int) - photo).mean() > 2
 
 
-def test_shipped_lineart_colorizer_keeps_every_line_black(monkeypatch):
-    engine = bundled_engine("lineart-color", monkeypatch)
+def test_shipped_lineart_colorizer_keeps_every_line_black(bundled_engine):
+    engine = bundled_engine("lineart-color")
     target = torch.from_numpy(np.asarray(Image.open(TEST_PHOTO).convert("RGB")).copy()).permute(2, 0, 1)[None] / 255
     drawing = (make_pairs(target, "lineart")[0, 0].numpy() * 255).round().astype(np.uint8)
     result = engine.process_image("lineart-color", drawing)
