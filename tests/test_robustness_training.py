@@ -286,6 +286,14 @@ def test_counts_below_one_are_refused_by_the_parser(argv, capsys):
     assert stopped.value.code == 2 and "must be a whole number ≥ 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["sample", "evaluate"])
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "half"])
+def test_truncation_outside_0_to_1_is_refused_by_the_parser(command, value, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        training_main([command, "run", "--truncation", value])
+    assert stopped.value.code == 2 and "must be between 0 and 1" in capsys.readouterr().err
+
+
 def test_a_grid_that_cannot_be_written_is_one_line(tmp_path, trained, capsys):
     path = tmp_path / "c.pt"
     save_checkpoint(trained[1], path)

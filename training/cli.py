@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     evaluate.add_argument("--chroma-gain", type=float, help="colorizers: multiply the chroma by this")
     evaluate.add_argument(
-        "--truncation", type=float, default=1.0, metavar="PSI", help="generators: sample at truncation ψ (0-1)"
+        "--truncation", type=psi, default=1.0, metavar="PSI", help="generators: sample at truncation ψ (0-1)"
     )
 
     sample = commands.add_parser("sample", help="images from a checkpoint for the given seeds")
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--class", dest="class_label", help="class name or index (conditional models)")
     sample.add_argument("-o", "--output", type=Path, default=Path("samples.png"), help="grid PNG to write")
     sample.add_argument("--columns", type=positive, default=8)
-    sample.add_argument("--truncation", type=float, default=1.0, metavar="PSI", help="truncation ψ (0-1), as in GIMP")
+    sample.add_argument("--truncation", type=psi, default=1.0, metavar="PSI", help="truncation ψ (0-1), as in GIMP")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -66,6 +67,17 @@ def positive(text: str) -> int:
     if not text.strip().isdecimal() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
     return int(text)
+
+
+def psi(text: str) -> float:
+    """argparse type: a truncation ψ in [0, 1], the range GIMP's slider offers (checked before the checkpoint loads)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
+    return value
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -91,8 +103,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.evaluation import evaluate_checkpoint
 
     state = with_chroma_gain(load_checkpoint(args.checkpoint), args.chroma_gain)
-    if not 0 <= args.truncation <= 1:
-        raise ValueError(f"--truncation must be between 0 and 1, got {args.truncation}")
     report = evaluate_checkpoint(state, args.samples, args.data, args.truncation)
     if report.get("pairs") == "unpaired":  # a style
         generated, baselines = report["generated"], report["baselines"]
@@ -147,8 +157,6 @@ def run_sample(args: argparse.Namespace) -> int:
     from training.sampling import generate, load_generator, noise_shapes, parse_seeds, save_grid, seeded_inputs
 
     seeds = parse_seeds(args.seeds)  # before loading: a typo is reported at once
-    if not 0 <= args.truncation <= 1:
-        raise ValueError(f"--truncation must be between 0 and 1, got {args.truncation}")
     G, config, classes = load_generator(load_checkpoint(args.checkpoint))
     if (kind := task(config.model.family)) != "generate":
         raise ValueError(
