@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from training.checkpoint import load_checkpoint
-from training.evaluation import evaluate_checkpoint
+from training.evaluation import evaluate_generator
 from training.plot import plot_curves
 
 PSI = (0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="write the curves to this PNG")
     args = parser.parse_args()
     state = load_checkpoint(args.run)
-    reports = [evaluate_checkpoint(state, args.samples, truncation=psi) for psi in PSI]
+    reports = evaluate_generator(state, args.samples, truncations=PSI)
     print(f"{args.run}, step {state['step']}, {args.samples} samples per ψ\n")
     print("| ψ | precision | recall | FID | KID |")
     print("|---|---|---|---|---|")

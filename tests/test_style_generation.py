@@ -176,7 +176,7 @@ def test_training_samples_and_evaluation_use_the_seeds_noise_as_the_engine_does(
 
 def test_evaluate_samples_at_a_truncation_as_the_engine_does(checkpoint, model, monkeypatch):
     from training.classifier import Classifier
-    from training.evaluation import evaluate_checkpoint
+    from training.evaluation import evaluate_checkpoint, evaluate_generator
     from training.sampling import generate, noise_shapes, seeded_inputs
 
     G = load_generator(checkpoint)[0]
@@ -186,8 +186,10 @@ def test_evaluate_samples_at_a_truncation_as_the_engine_does(checkpoint, model, 
     torch.manual_seed(0)
     untrained = (Classifier().eval(), {"test_accuracy": 0.1})
     monkeypatch.setattr("training.evaluation.load_classifier", lambda dataset, data_root: untrained)
-    full, average = (evaluate_checkpoint(checkpoint, 20, truncation=psi) for psi in (1.0, 0.0))
+    full, average = evaluate_generator(checkpoint, 20, truncations=(1.0, 0.0))
     assert average["truncation"] == 0.0 and full["generated"]["fid"] != average["generated"]["fid"]
+    assert full["real_floor"] == average["real_floor"]
+    assert evaluate_checkpoint(checkpoint, 20, truncation=0.0)["generated"] == average["generated"]
 
 
 def test_the_gimp_runtime_worker_takes_the_style_fields(model):

@@ -8,12 +8,14 @@ restoration, the damaged input itself) scores; the benchmarks measure the export
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from training.checkpoint import check_checkpoint
 from training.classifier import RECIPES, load_classifier
 from training.config import DataConfig
 from training.data import DataError, load_dataset
@@ -30,20 +32,29 @@ BASELINES = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LA
 def evaluate_checkpoint(
     state: dict, samples: int = 10_000, data_root: Path | None = None, truncation: float = 1.0
 ) -> dict:
-    """Metrics for `samples` images from seeds 0, 1, …, at truncation ψ; conditional models are asked for
-    the classes in the training set's proportions (as the test set has them), taking turns.
-
-    The real floor's class accuracy is the classifier's on real images of those classes: what a
-    conditional generator that matched the data exactly would score.
-    """
-    G, config, classes = load_generator(state)
+    """The report of `python -m training evaluate`: each task's metrics, measured as for every model of it."""
+    config = check_checkpoint(state)
+    if task(config.model.family) == "generate":
+        return evaluate_generator(state, samples, data_root, (truncation,))[0]
+    G = load_generator(state)[0]
     if task(config.model.family) == "translate" and config.data.pairs == "unpaired":
         return evaluate_unpaired(G, str(data_root or config.data.path), config.data.style_path, config.data.style_match)
     if task(config.model.family) == "translate":
         report = evaluate_translate(G, config.data.pairs, str(data_root or config.data.path))
         return report | ({"chroma_gain": config.model.chroma_gain} if config.model.keep_luma else {})
-    if task(config.model.family) == "enhance":
-        return evaluate_enhance(G, config.model.scale, config.data.degradation, str(data_root or config.data.path))
+    return evaluate_enhance(G, config.model.scale, config.data.degradation, str(data_root or config.data.path))
+
+
+def evaluate_generator(
+    state: dict, samples: int = 10_000, data_root: Path | None = None, truncations: Sequence[float] = (1.0,)
+) -> list[dict]:
+    """A generator's metrics at each truncation ψ, for `samples` images from seeds 0, 1, …; conditional models
+    are asked for the classes in the training set's proportions (as the test set has them), taking turns.
+
+    The real floor's class accuracy is the classifier's on real images of those classes: what a conditional
+    generator that matched the data exactly would score. The floor, the classifier and the data do not
+    depend on ψ, so a curve over ψ loads and measures them once."""
+    G, config, classes = load_generator(state)
     dataset = config.data.dataset
     if dataset not in RECIPES:
         raise DataError(
@@ -56,20 +67,23 @@ def evaluate_checkpoint(
     classifier, info = load_classifier(dataset, data_root=root)
     real = DataConfig(dataset=dataset, path=str(root or ""), size=RECIPES[dataset].size)
     test, train = load_dataset(real, "test"), load_dataset(real, "train")
+    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:samples]
+    real_floor = measure(classifier, test.images, train.images[chosen], train.labels[chosen] if classes else None)
     z, _, noise = seeded_inputs(list(range(samples)), G.latent_size, noise_shapes=noise_shapes(G))
     requested = proportional_labels(train.labels, len(classes), samples) if classes else None
-    generated = generate(G, z, requested, noise, truncation)
-    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:samples]
-    return {
-        "checkpoint_step": state["step"],
-        "images_seen": state["images_seen"],
-        "samples": samples,
-        "truncation": truncation,
-        "classes": list(classes),
-        "classifier": info,
-        "generated": measure(classifier, test.images, generated, requested),
-        "real_floor": measure(classifier, test.images, train.images[chosen], train.labels[chosen] if classes else None),
-    }
+    return [
+        {
+            "checkpoint_step": state["step"],
+            "images_seen": state["images_seen"],
+            "samples": samples,
+            "truncation": truncation,
+            "classes": list(classes),
+            "classifier": info,
+            "generated": measure(classifier, test.images, generate(G, z, requested, noise, truncation), requested),
+            "real_floor": real_floor,
+        }
+        for truncation in truncations
+    ]
 
 
 def proportional_labels(labels: torch.Tensor, num_classes: int, count: int) -> torch.Tensor:
