@@ -428,7 +428,6 @@ def test_cli_samples_a_conditional_checkpoint(tmp_path, data, capsys):
         grid = np.asarray(Image.open(out))
         cells = [grid[2:30, 2 + 30 * i : 30 * (i + 1)] for i in range(4)]  # one row of 28-px images, 2-px borders
         assert all(np.array_equal(cells[0], cell) for cell in cells[1:]) == (psi == "0")  # ψ = 0: the average image
-    assert main(["sample", str(run_dir), "--truncation", "1.5", "-o", str(out)]) == 2
 
 
 def test_evaluate_measures_samples_and_the_real_floor_the_same_way(tmp_path, data, monkeypatch, capsys):
